@@ -1,0 +1,153 @@
+//! Email addresses as the portal accepts them.
+
+use std::fmt;
+
+/// A syntactically valid email address, stored with its domain lower-cased.
+///
+/// The check is deliberately practical rather than a full RFC 5322 parser:
+/// one `@`, a non-empty local part of at most 64 characters, a domain with at
+/// least one dot made of letters, digits and hyphens, no spaces or quotes, at
+/// most 254 characters in all.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct EmailAddress(String);
+
+/// Why an email address was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EmailError {
+    #[error("is required")]
+    Empty,
+    #[error("is not a valid email address")]
+    Invalid,
+    #[error("is longer than 254 characters")]
+    TooLong,
+}
+
+impl EmailAddress {
+    /// Parses and normalises an address typed by a person.
+    pub fn parse(input: &str) -> Result<Self, EmailError> {
+        let input = input.trim();
+        if input.is_empty() {
+            return Err(EmailError::Empty);
+        }
+        if input.chars().count() > 254 {
+            return Err(EmailError::TooLong);
+        }
+        let (local, domain) = input.rsplit_once('@').ok_or(EmailError::Invalid)?;
+        let local_ok = !local.is_empty()
+            && local.chars().count() <= 64
+            && !local.starts_with('.')
+            && !local.ends_with('.')
+            && !local.contains("..")
+            && local
+                .chars()
+                .all(|c| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
+        let domain = domain.to_lowercase();
+        let labels: Vec<&str> = domain.split('.').collect();
+        let domain_ok = labels.len() >= 2
+            && labels.iter().all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+                    && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+            })
+            && labels
+                .last()
+                .is_some_and(|tld| tld.chars().all(char::is_alphabetic));
+        if !(local_ok && domain_ok) {
+            return Err(EmailError::Invalid);
+        }
+        Ok(Self(format!("{local}@{domain}")))
+    }
+
+    /// The address as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The part after the `@`, lower-case.
+    pub fn domain(&self) -> &str {
+        self.0.rsplit_once('@').map_or("", |(_, d)| d)
+    }
+
+    /// A form safe for logs: first character of the local part, then the domain
+    /// (`j***@example.org`).
+    pub fn masked(&self) -> String {
+        let (local, domain) = self.0.rsplit_once('@').unwrap_or(("", ""));
+        let first: String = local.chars().take(1).collect();
+        format!("{first}***@{domain}")
+    }
+
+    /// The key used to find one person's records: the whole address lower-cased.
+    pub fn normalized(&self) -> String {
+        self.0.to_lowercase()
+    }
+}
+
+impl TryFrom<String> for EmailAddress {
+    type Error = EmailError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<EmailAddress> for String {
+    fn from(value: EmailAddress) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for EmailAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Debug output is masked so that an address never lands in a log by accident.
+impl fmt::Debug for EmailAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EmailAddress({})", self.masked())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ordinary_addresses_are_accepted_and_domain_lowercased() {
+        let email = EmailAddress::parse(" Olena.Koval@Clinic.Example ").expect("valid");
+        assert_eq!(email.as_str(), "Olena.Koval@clinic.example");
+        assert_eq!(email.domain(), "clinic.example");
+        assert_eq!(email.normalized(), "olena.koval@clinic.example");
+    }
+
+    #[test]
+    fn malformed_addresses_are_refused() {
+        for bad in [
+            "plainaddress",
+            "@no-local.example",
+            "no-domain@",
+            "two@@at.example",
+            "spaces in@local.example",
+            "dot..dot@x.example",
+            "x@nodot",
+            "x@-bad.example",
+            "<script>@x.example",
+            "x@x.123",
+        ] {
+            assert_eq!(EmailAddress::parse(bad), Err(EmailError::Invalid), "{bad}");
+        }
+        assert_eq!(EmailAddress::parse("  "), Err(EmailError::Empty));
+        let long = format!("{}@example.org", "a".repeat(250));
+        assert_eq!(EmailAddress::parse(&long), Err(EmailError::TooLong));
+    }
+
+    #[test]
+    fn masked_and_debug_forms_hide_the_local_part() {
+        let email = EmailAddress::parse("patient@example.org").expect("valid");
+        assert_eq!(email.masked(), "p***@example.org");
+        assert_eq!(format!("{email:?}"), "EmailAddress(p***@example.org)");
+    }
+}

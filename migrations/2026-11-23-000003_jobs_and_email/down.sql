@@ -1,0 +1,2 @@
+DROP TABLE email_deliveries;
+DROP TABLE jobs;
