@@ -1,0 +1,224 @@
+//! Connection pool, scoped transactions and embedded migrations.
+
+mod migrations;
+pub mod schema;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use diesel::migration::MigrationSource;
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_migrations::{EmbeddedMigrations, embed_migrations};
+use futures::future::BoxFuture;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::backend::tenancy::{Scope, set_scope};
+
+/// The SQL migrations under `migrations/`, compiled into the binary.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");
+
+/// A pooled async Postgres connection.
+pub type Conn = AsyncPgConnection;
+
+/// Errors reaching or using the database.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+    #[error("migrations failed: {0}")]
+    Migration(String),
+}
+
+/// The portal's handle on Postgres. Cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool<Conn>,
+    url: SecretString,
+}
+
+/// Pool sizing.
+#[derive(Clone, Copy, Debug)]
+pub struct PoolOptions {
+    pub max_size: usize,
+    pub wait_timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self {
+            max_size: 16,
+            wait_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Db {
+    /// Builds the pool. Connections are opened lazily, so this does not fail
+    /// when Postgres is briefly unreachable.
+    pub fn new(url: SecretString, options: PoolOptions) -> Result<Self, DbError> {
+        // Fast recycling skips the `SELECT 1` that `Verified` runs on every
+        // checkout (see bench/pool); a connection that broke is flagged by
+        // diesel-async on its first failed query and then discarded.
+        let mut config = ManagerConfig::default();
+        config.recycling_method = RecyclingMethod::Fast;
+        let manager =
+            AsyncDieselConnectionManager::<Conn>::new_with_config(url.expose_secret(), config);
+        let pool = Pool::builder(manager)
+            .max_size(options.max_size)
+            .wait_timeout(Some(options.wait_timeout))
+            .create_timeout(Some(options.wait_timeout))
+            .recycle_timeout(Some(Duration::from_secs(5)))
+            .runtime(deadpool::Runtime::Tokio1)
+            .build()
+            .map_err(|e| DbError::Unavailable(e.to_string()))?;
+        Ok(Self { pool, url })
+    }
+
+    /// A connection outside any transaction (no tenant rows are visible).
+    pub async fn conn(&self) -> Result<Object<Conn>, DbError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| DbError::Unavailable(e.to_string()))
+    }
+
+    /// Runs `f` in one transaction limited to `scope`; commits when it returns
+    /// `Ok`, rolls back otherwise.
+    pub async fn scoped<R, E, F>(&self, scope: Scope, f: F) -> Result<R, E>
+    where
+        F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<R, E>> + Send,
+        R: Send,
+        E: From<DbError> + From<diesel::result::Error> + Send,
+    {
+        self.transaction(Some(scope), f).await
+    }
+
+    /// Runs `f` in one transaction that sees platform tables but no tenant rows.
+    pub async fn unscoped<R, E, F>(&self, f: F) -> Result<R, E>
+    where
+        F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<R, E>> + Send,
+        R: Send,
+        E: From<DbError> + From<diesel::result::Error> + Send,
+    {
+        self.transaction(None, f).await
+    }
+
+    async fn transaction<R, E, F>(&self, scope: Option<Scope>, f: F) -> Result<R, E>
+    where
+        F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<R, E>> + Send,
+        R: Send,
+        E: From<DbError> + From<diesel::result::Error> + Send,
+    {
+        let mut pooled = self.conn().await?;
+        let conn: &mut Conn = &mut pooled;
+        conn.transaction(async move |c| {
+            if let Some(scope) = scope {
+                set_scope(c, scope).await?;
+            }
+            f(c).await
+        })
+        .await
+    }
+
+    /// `SELECT 1`: the database answers.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        let mut conn = self.conn().await?;
+        diesel::select(1.into_sql::<diesel::sql_types::Integer>())
+            .get_result::<i32>(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Applies pending migrations, one process at a time. Returns the names of
+    /// the migrations applied.
+    pub async fn migrate(&self) -> Result<Vec<String>, DbError> {
+        let url = self.url.clone();
+        tokio::task::spawn_blocking(move || migrations::run_pending(url.expose_secret()))
+            .await
+            .map_err(|e| DbError::Migration(e.to_string()))?
+    }
+
+    /// Migrations embedded in this binary that the database has not applied.
+    pub async fn pending_migrations(&self) -> Result<Vec<String>, DbError> {
+        #[derive(QueryableByName)]
+        struct Applied {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            version: String,
+        }
+        let mut conn = self.conn().await?;
+        let applied: BTreeSet<String> =
+            match diesel::sql_query("SELECT version FROM __diesel_schema_migrations")
+                .load::<Applied>(&mut conn)
+                .await
+            {
+                Ok(rows) => rows.into_iter().map(|r| r.version).collect(),
+                Err(diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::Unknown,
+                    info,
+                )) if info.message().contains("does not exist") => BTreeSet::new(),
+                Err(e) => return Err(e.into()),
+            };
+        Ok(embedded_versions()?
+            .into_iter()
+            .filter(|(version, _)| !applied.contains(version))
+            .map(|(_, name)| name)
+            .collect())
+    }
+
+    /// Whether the connected role bypasses row-level security (a superuser or
+    /// `BYPASSRLS`), which would leave only the application's own checks.
+    pub async fn role_bypasses_rls(&self) -> Result<bool, DbError> {
+        #[derive(QueryableByName)]
+        struct Bypass {
+            #[diesel(sql_type = diesel::sql_types::Bool)]
+            bypass: bool,
+        }
+        let mut conn = self.conn().await?;
+        let row = diesel::sql_query(
+            "SELECT rolsuper OR rolbypassrls AS bypass FROM pg_roles WHERE rolname = current_user",
+        )
+        .get_result::<Bypass>(&mut conn)
+        .await?;
+        Ok(row.bypass)
+    }
+
+    /// Connections in use and idle, for metrics.
+    pub fn pool_status(&self) -> (usize, usize) {
+        let status = self.pool.status();
+        (
+            status.size.saturating_sub(status.available),
+            status.available,
+        )
+    }
+
+    /// Closes the pool; later calls fail at once.
+    pub fn close(&self) {
+        self.pool.close();
+    }
+}
+
+/// `(version, name)` of every embedded migration.
+fn embedded_versions() -> Result<Vec<(String, String)>, DbError> {
+    let migrations = MigrationSource::<Pg>::migrations(&MIGRATIONS)
+        .map_err(|e| DbError::Migration(e.to_string()))?;
+    Ok(migrations
+        .iter()
+        .map(|m| (m.name().version().to_string(), m.name().to_string()))
+        .collect())
+}
+
+/// Reverts every migration and applies them again: proves each `down.sql`
+/// really undoes its `up.sql`.
+pub async fn redo_all_migrations(url: SecretString) -> Result<(), DbError> {
+    tokio::task::spawn_blocking(move || migrations::redo_all(url.expose_secret()))
+        .await
+        .map_err(|e| DbError::Migration(e.to_string()))?
+}

@@ -1,0 +1,135 @@
+//! Diesel table definitions, kept in step with `migrations/` by hand and checked
+//! against the live schema by the integration tests.
+
+diesel::table! {
+    platform (id) {
+        id -> Bool,
+        name -> Text,
+        legal_name -> Text,
+        contact_email -> Text,
+        notice_period_days -> Int4,
+        objection_window_days -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    clinics (id) {
+        id -> Uuid,
+        slug -> Text,
+        name -> Text,
+        legal_name -> Text,
+        country -> Text,
+        jurisdiction -> Text,
+        default_locale -> Text,
+        deadline_rule -> Text,
+        deadline_days -> Nullable<Int4>,
+        notice_period_days -> Int4,
+        contact_email -> Text,
+        dpo_name -> Nullable<Text>,
+        dpo_email -> Nullable<Text>,
+        dpo_phone -> Nullable<Text>,
+        authority_name -> Text,
+        authority_url -> Nullable<Text>,
+        authority_email -> Nullable<Text>,
+        allowed_origins -> Array<Text>,
+        status -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Uuid,
+        email -> Text,
+        display_name -> Text,
+        platform_role -> Nullable<Text>,
+        disabled_at -> Nullable<Timestamptz>,
+        last_sign_in_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    memberships (id) {
+        id -> Uuid,
+        clinic_id -> Uuid,
+        user_id -> Uuid,
+        role -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> Int8,
+        clinic_id -> Nullable<Uuid>,
+        seq -> Int8,
+        occurred_at -> Timestamptz,
+        actor_kind -> Text,
+        actor_id -> Nullable<Uuid>,
+        actor_label -> Text,
+        action -> Text,
+        subject_kind -> Text,
+        subject_id -> Text,
+        details -> Jsonb,
+        request_id -> Nullable<Text>,
+        prev_hash -> Bytea,
+        hash -> Bytea,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    jobs (id) {
+        id -> Int8,
+        clinic_id -> Nullable<Uuid>,
+        kind -> Text,
+        payload -> Jsonb,
+        idempotency_key -> Nullable<Text>,
+        status -> Text,
+        run_at -> Timestamptz,
+        attempts -> Int4,
+        max_attempts -> Int4,
+        locked_by -> Nullable<Text>,
+        locked_until -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
+        finished_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    email_deliveries (id) {
+        id -> Int8,
+        clinic_id -> Nullable<Uuid>,
+        job_id -> Nullable<Int8>,
+        message_id -> Text,
+        template -> Text,
+        recipient -> Text,
+        status -> Text,
+        error -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(memberships -> clinics (clinic_id));
+diesel::joinable!(memberships -> users (user_id));
+diesel::joinable!(audit_events -> clinics (clinic_id));
+diesel::joinable!(jobs -> clinics (clinic_id));
+diesel::joinable!(email_deliveries -> jobs (job_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    platform,
+    clinics,
+    users,
+    memberships,
+    audit_events,
+    jobs,
+    email_deliveries,
+);

@@ -1,0 +1,118 @@
+//! Hands messages to SMTP (pooled) or, without `SMTP_URL`, writes each one as
+//! an `.eml` file into the outbox folder.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::PoolConfig;
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::OutgoingEmail;
+
+/// Why a message was not handed over.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// Retrying will not help (bad address, 5xx answer).
+    #[error("rejected: {0}")]
+    Permanent(String),
+    /// Worth retrying later (connection refused, 4xx answer).
+    #[error("temporarily failed: {0}")]
+    Transient(String),
+}
+
+/// The configured transport.
+#[derive(Clone)]
+pub enum Mailer {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Files {
+        transport: AsyncFileTransport<Tokio1Executor>,
+        dir: PathBuf,
+    },
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+impl Mailer {
+    /// Pooled SMTP from a URL such as `smtp://127.0.0.1:2525` or
+    /// `smtps://user:pass@mail.example.org`.
+    pub fn smtp(url: &SecretString) -> Result<Self, MailError> {
+        let transport: AsyncSmtpTransport<Tokio1Executor> =
+            AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret())
+                .map_err(|e| MailError::Permanent(format!("SMTP_URL: {e}")))?
+                .timeout(Some(Duration::from_secs(30)))
+                .pool_config(PoolConfig::new().max_size(8))
+                .build();
+        Ok(Self::Smtp(transport))
+    }
+
+    /// One `.eml` file per message in `dir` (created if missing).
+    pub fn files(dir: PathBuf) -> Result<Self, MailError> {
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| MailError::Permanent(format!("{}: {e}", dir.display())))?;
+        Ok(Self::Files {
+            transport: AsyncFileTransport::new(&dir),
+            dir,
+        })
+    }
+
+    /// Where mail goes, for logs (never includes credentials).
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Smtp(_) => "SMTP".to_owned(),
+            Self::Files { dir, .. } => format!("files in {}", dir.display()),
+        }
+    }
+
+    /// Sends one message.
+    pub async fn send(&self, from: &str, email: &OutgoingEmail) -> Result<(), MailError> {
+        let message = build_message(from, email)?;
+        match self {
+            Self::Smtp(transport) => transport.send(message).await.map(|_| ()).map_err(|e| {
+                if e.is_permanent() {
+                    MailError::Permanent(e.to_string())
+                } else {
+                    MailError::Transient(e.to_string())
+                }
+            }),
+            Self::Files { transport, .. } => transport
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|e| MailError::Transient(e.to_string())),
+        }
+    }
+}
+
+fn build_message(from: &str, email: &OutgoingEmail) -> Result<Message, MailError> {
+    let from: Mailbox = from
+        .parse()
+        .map_err(|e| MailError::Permanent(format!("sender address: {e}")))?;
+    let to: Mailbox = email
+        .to
+        .as_str()
+        .parse()
+        .map_err(|e| MailError::Permanent(format!("recipient address: {e}")))?;
+    let mut builder = Message::builder()
+        .from(from)
+        .to(to)
+        .subject(email.subject.clone())
+        .message_id(Some(email.message_id.clone()));
+    for (name, value) in &email.headers {
+        let name = HeaderName::new_from_ascii(name.clone())
+            .map_err(|e| MailError::Permanent(format!("header {name}: {e}")))?;
+        builder = builder.raw_header(HeaderValue::new(name, value.clone()));
+    }
+    builder
+        .multipart(MultiPart::alternative_plain_html(
+            email.text.clone(),
+            email.html.clone(),
+        ))
+        .map_err(|e| MailError::Permanent(e.to_string()))
+}

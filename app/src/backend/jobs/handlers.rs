@@ -1,0 +1,197 @@
+//! What each kind of job does, and the periodic jobs the worker schedules.
+
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use diesel_async::RunQueryDsl;
+use serde_json::json;
+
+use crate::backend::crypto::Crypto;
+use crate::backend::db::schema::email_deliveries;
+use crate::backend::db::{Db, DbError};
+use crate::backend::email::transport::{MailError, Mailer};
+use crate::backend::email::{self, OutgoingEmail};
+use crate::backend::jobs::{self, NewJob};
+use crate::backend::models::job::{JobRow, NewEmailDelivery};
+use crate::backend::tenancy::Scope;
+
+/// Everything a job may need.
+#[derive(Clone)]
+pub struct JobContext {
+    pub db: Db,
+    pub crypto: Crypto,
+    pub mailer: Arc<Mailer>,
+    pub mail_from: String,
+}
+
+/// How a job ended.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Try again later.
+    #[error("{0}")]
+    Retry(String),
+    /// Do not try again.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl From<DbError> for JobError {
+    fn from(e: DbError) -> Self {
+        Self::Retry(e.to_string())
+    }
+}
+
+impl From<diesel::result::Error> for JobError {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Retry(e.to_string())
+    }
+}
+
+/// Kind of the job that deletes old finished jobs.
+pub const PURGE_FINISHED_JOBS: &str = "jobs.purge_finished";
+
+/// Runs `job` and records its outcome. Returns `Ok(true)` when it completed.
+pub async fn run(ctx: &JobContext, job: &JobRow, worker: &str) -> Result<bool, DbError> {
+    let outcome = match job.kind.as_str() {
+        email::JOB_KIND => return deliver_email(ctx, job, worker).await,
+        PURGE_FINISHED_JOBS => purge_finished_jobs(ctx).await,
+        other => Err(JobError::Permanent(format!("unknown job kind `{other}`"))),
+    };
+    finish(ctx, job, worker, outcome, None).await
+}
+
+/// Writes the outcome: done, or a failed attempt with retry or not.
+async fn finish(
+    ctx: &JobContext,
+    job: &JobRow,
+    worker: &str,
+    outcome: Result<(), JobError>,
+    scrubbed_payload: Option<serde_json::Value>,
+) -> Result<bool, DbError> {
+    let job = job.clone();
+    let worker = worker.to_owned();
+    ctx.db
+        .scoped(Scope::System, move |c| {
+            Box::pin(async move {
+                match outcome {
+                    Ok(()) => Ok::<_, DbError>(jobs::complete(c, job.id, &worker, scrubbed_payload).await?),
+                    Err(error) => {
+                        let permanent = matches!(error, JobError::Permanent(_));
+                        let retry = jobs::fail(c, &job, &worker, &error.to_string(), permanent).await?;
+                        tracing::warn!(job = job.id, kind = %job.kind, attempt = job.attempts, retry, %error, "job failed");
+                        Ok(false)
+                    }
+                }
+            })
+        })
+        .await
+}
+
+/// Sends one email job and logs the delivery in the same transaction that
+/// completes the job.
+async fn deliver_email(ctx: &JobContext, job: &JobRow, worker: &str) -> Result<bool, DbError> {
+    let email = match open_email(ctx, job) {
+        Ok(email) => email,
+        Err(error) => return finish(ctx, job, worker, Err(error), None).await,
+    };
+    let result = ctx.mailer.send(&ctx.mail_from, &email).await;
+    let out_of_attempts = job.attempts >= job.max_attempts;
+    let (status, error, outcome) = match result {
+        Ok(()) => ("sent", None, Ok(())),
+        Err(MailError::Permanent(e)) => ("failed", Some(e.clone()), Err(JobError::Permanent(e))),
+        Err(MailError::Transient(e)) if out_of_attempts => {
+            ("failed", Some(e.clone()), Err(JobError::Permanent(e)))
+        }
+        Err(MailError::Transient(e)) => {
+            metrics::counter!("portal_email_attempts_failed_total").increment(1);
+            return finish(ctx, job, worker, Err(JobError::Retry(e)), None).await;
+        }
+    };
+    metrics::counter!("portal_emails_total", "outcome" => status).increment(1);
+    let delivery = NewEmailDelivery {
+        clinic_id: job.clinic_id,
+        job_id: Some(job.id),
+        message_id: email.message_id.clone(),
+        template: email.template.clone(),
+        recipient: email.to.as_str().to_owned(),
+        status: status.to_owned(),
+        error,
+    };
+    // The body is no longer needed once handed over; keep only the envelope.
+    let scrubbed = json!({ "template": email.template, "to": email.to.masked(), "message_id": email.message_id });
+    let job_for_tx = job.clone();
+    let worker = worker.to_owned();
+    ctx.db
+        .scoped(Scope::System, move |c| {
+            Box::pin(async move {
+                diesel::insert_into(email_deliveries::table)
+                    .values(&delivery)
+                    .execute(c)
+                    .await?;
+                match outcome {
+                    Ok(()) => Ok::<_, DbError>(
+                        jobs::complete(c, job_for_tx.id, &worker, Some(scrubbed)).await?,
+                    ),
+                    Err(error) => {
+                        jobs::fail(c, &job_for_tx, &worker, &error.to_string(), true).await?;
+                        tracing::warn!(job = job_for_tx.id, %error, "email not delivered");
+                        Ok(false)
+                    }
+                }
+            })
+        })
+        .await
+}
+
+fn open_email(ctx: &JobContext, job: &JobRow) -> Result<OutgoingEmail, JobError> {
+    let sealed = job
+        .payload
+        .get("sealed")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| JobError::Permanent("email job without a sealed body".into()))?;
+    let plain = ctx
+        .crypto
+        .open_base64(email::SEAL_PURPOSE, sealed)
+        .map_err(|e| JobError::Permanent(format!("email body: {e}")))?;
+    serde_json::from_slice(&plain).map_err(|e| JobError::Permanent(format!("email body: {e}")))
+}
+
+async fn purge_finished_jobs(ctx: &JobContext) -> Result<(), JobError> {
+    let removed = ctx
+        .db
+        .scoped(Scope::System, |c| {
+            Box::pin(async move {
+                Ok::<_, DbError>(
+                    jobs::purge_finished(c, Duration::days(7), Duration::days(30)).await?,
+                )
+            })
+        })
+        .await?;
+    tracing::info!(removed, "purged finished jobs");
+    Ok(())
+}
+
+/// Enqueues the periodic jobs due in the current period. Every worker calls
+/// this; the idempotency key (kind and period) makes only the first one count.
+pub async fn schedule_periodic(db: &Db) -> Result<usize, DbError> {
+    let today = Utc::now().format("%Y-%m-%d").to_string();
+    let periodic = [(
+        PURGE_FINISHED_JOBS,
+        format!("{PURGE_FINISHED_JOBS}:{today}"),
+    )];
+    db.scoped(Scope::System, move |c| {
+        Box::pin(async move {
+            let mut added = 0;
+            for (kind, key) in periodic {
+                let mut job = NewJob::now(kind, json!({}));
+                job.idempotency_key = Some(key);
+                job.max_attempts = 3;
+                if jobs::enqueue(c, job).await?.is_some() {
+                    added += 1;
+                }
+            }
+            Ok::<_, DbError>(added)
+        })
+    })
+    .await
+}

@@ -1,0 +1,12 @@
+//! Server-side half of the app: persistence, services, email and jobs.
+
+pub mod audit;
+pub mod crypto;
+pub mod db;
+pub mod email;
+pub mod error;
+pub mod jobs;
+pub mod models;
+pub mod services;
+pub mod state;
+pub mod tenancy;

@@ -1,0 +1,6 @@
+//! Use cases. Each does its whole effect in one transaction: the change, its
+//! audit event and any job it causes.
+
+pub mod clinics;
+pub mod demo;
+pub mod platform;

@@ -1,0 +1,51 @@
+//! The platform's own profile (the processor running the portal).
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use serde_json::json;
+
+use crate::backend::audit::{self, AuditContext, AuditEntry};
+use crate::backend::db::schema::platform;
+use crate::backend::db::{Db, DbError};
+use crate::backend::models::clinic::Platform;
+use crate::backend::tenancy::Scope;
+
+/// The platform profile, if set up.
+pub async fn get(db: &Db) -> Result<Option<Platform>, DbError> {
+    let mut conn = db.conn().await?;
+    Ok(platform::table
+        .select(Platform::as_select())
+        .first(&mut conn)
+        .await
+        .optional()?)
+}
+
+/// Creates the platform profile unless it exists. Returns whether it was created.
+pub async fn ensure(db: &Db, ctx: &AuditContext, profile: Platform) -> Result<bool, DbError> {
+    let ctx = ctx.clone();
+    db.scoped(Scope::System, move |c| {
+        Box::pin(async move {
+            let inserted = diesel::insert_into(platform::table)
+                .values(&profile)
+                .on_conflict_do_nothing()
+                .execute(c)
+                .await?;
+            if inserted == 1 {
+                audit::record(
+                    c,
+                    &ctx,
+                    AuditEntry {
+                        clinic_id: None,
+                        action: "platform.created",
+                        subject_kind: "platform",
+                        subject_id: "platform".into(),
+                        details: json!({ "name": profile.name, "legal_name": profile.legal_name }),
+                    },
+                )
+                .await?;
+            }
+            Ok(inserted == 1)
+        })
+    })
+    .await
+}

@@ -1,0 +1,35 @@
+//! Tenant scope of a database transaction.
+//!
+//! Services choose the scope explicitly; Postgres row-level security enforces
+//! it a second time (see `migrations/*_tenancy/up.sql`). A transaction without
+//! a scope sees no tenant rows at all.
+
+use diesel::sql_types::Text;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use crate::domain::clinic::ClinicId;
+
+/// Which tenant rows a transaction may read and write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Only the rows of one clinic.
+    Clinic(ClinicId),
+    /// Every clinic's rows and the platform's: workers, operators, the CLI.
+    System,
+}
+
+/// Writes the scope into transaction-local settings read by the RLS policies.
+pub async fn set_scope(conn: &mut AsyncPgConnection, scope: Scope) -> diesel::QueryResult<()> {
+    let (kind, clinic) = match scope {
+        Scope::Clinic(id) => ("clinic", id.0.to_string()),
+        Scope::System => ("system", String::new()),
+    };
+    diesel::sql_query(
+        "SELECT set_config('portal.scope', $1, true), set_config('portal.clinic_id', $2, true)",
+    )
+    .bind::<Text, _>(kind)
+    .bind::<Text, _>(clinic)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
