@@ -1,0 +1,67 @@
+//! Clinic Privacy Portal: pages, domain rules and (feature `ssr`) the backend.
+//!
+//! The app is rendered on the server only: there is no WebAssembly build, every
+//! route renders with `SsrMode::Async`, and pages work without JavaScript.
+
+#![recursion_limit = "256"]
+
+pub mod api;
+pub mod assets;
+pub mod components;
+pub mod domain;
+pub mod i18n;
+pub mod pages;
+pub mod request;
+
+#[cfg(feature = "ssr")]
+pub mod backend;
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, provide_meta_context};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::{ParamSegment, SsrMode, StaticSegment};
+
+use crate::i18n::use_locale;
+use crate::pages::clinic::privacy::ClinicPrivacyPage;
+use crate::pages::error::NotFoundPage;
+use crate::pages::home::HomePage;
+
+/// The HTML document around every page.
+pub fn shell(_options: LeptosOptions) -> impl IntoView {
+    request::set_content_security_policy();
+    let lang = use_locale().tag();
+    view! {
+        <!DOCTYPE html>
+        <html lang=lang>
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light"/>
+                <link rel="stylesheet" href=assets::href("main.css")/>
+                <link rel="icon" type="image/svg+xml" href=assets::href("favicon.svg")/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// The router: every route renders asynchronously on the server.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Router>
+            <Routes fallback=NotFoundPage>
+                <Route path=StaticSegment("") view=HomePage ssr=SsrMode::Async/>
+                <Route
+                    path=(StaticSegment("c"), ParamSegment("clinic"), StaticSegment("privacy"))
+                    view=ClinicPrivacyPage
+                    ssr=SsrMode::Async
+                />
+            </Routes>
+        </Router>
+    }
+}

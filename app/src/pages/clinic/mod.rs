@@ -1,0 +1,3 @@
+//! Public pages of one clinic: `/c/{clinic}/...`.
+
+pub mod privacy;

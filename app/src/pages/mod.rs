@@ -1,0 +1,5 @@
+//! One module per screen.
+
+pub mod clinic;
+pub mod error;
+pub mod home;
