@@ -1,0 +1,590 @@
+//! The `privacy-portal` command line.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use app::backend::audit::{self, AuditContext};
+use app::backend::email::templates::DeliveryCheck;
+use app::backend::email::{self, compose};
+use app::backend::services::clinics::{self, CreateClinic, CreateClinicError, NewOwner};
+use app::backend::services::{demo, platform};
+use app::backend::tenancy::Scope;
+use app::domain::clinic::{
+    ClinicSlug, CountryCode, DeadlineRule, Jurisdiction, parse_origin, parse_web_url,
+};
+use app::domain::email::EmailAddress;
+use app::domain::locale::Locale;
+use app::domain::text::{clean_optional_text, clean_text};
+use clap::{Args, Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::startup::{self, Application, Database};
+use crate::worker::{self, WorkerOptions};
+
+/// Clinic Privacy Portal: privacy notices, requests, consent and
+/// sub-processors for clinics and their platform.
+#[derive(Debug, Parser)]
+#[command(name = "privacy-portal", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What to do (default: `serve`).
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the web portal with an in-process job worker (the default).
+    Serve,
+    /// Run only the job worker (emails, schedules).
+    Worker,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Create a clinic (tenant), optionally with its first owner.
+    CreateClinic(Box<CreateClinicArgs>),
+    /// Seed the demo platform and the demo clinic `demo` (idempotent).
+    Demo,
+    /// Audit log commands.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Queue a test message to EMAIL and deliver it, to check mail settings.
+    SendTestEmail {
+        /// Recipient address.
+        email: String,
+    },
+}
+
+/// `privacy-portal audit ...`
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify every hash chain of the audit log; exits 1 naming the first
+    /// broken row of each damaged chain.
+    Verify,
+}
+
+/// Arguments of `create-clinic`.
+#[derive(Debug, Args)]
+pub struct CreateClinicArgs {
+    /// Address of the clinic's public pages: /c/{slug}/...
+    #[arg(long)]
+    pub slug: String,
+    /// Name shown to patients.
+    #[arg(long)]
+    pub name: String,
+    /// Registered legal name (defaults to --name).
+    #[arg(long)]
+    pub legal_name: Option<String>,
+    /// ISO 3166-1 alpha-2 country code, e.g. DE.
+    #[arg(long)]
+    pub country: String,
+    /// eu_gdpr, uk_gdpr or other.
+    #[arg(long, default_value = "eu_gdpr")]
+    pub jurisdiction: String,
+    /// Deadline for privacy requests: `calendar-month` or a number of days.
+    #[arg(long, default_value = "calendar-month")]
+    pub deadline: String,
+    /// Advance notice of material policy changes, in days.
+    #[arg(long, default_value_t = 30)]
+    pub notice_days: u16,
+    /// Privacy contact address shown to patients.
+    #[arg(long)]
+    pub contact_email: String,
+    /// Supervisory authority patients may complain to.
+    #[arg(long)]
+    pub authority_name: String,
+    #[arg(long)]
+    pub authority_url: Option<String>,
+    #[arg(long)]
+    pub authority_email: Option<String>,
+    #[arg(long)]
+    pub dpo_name: Option<String>,
+    #[arg(long)]
+    pub dpo_email: Option<String>,
+    #[arg(long)]
+    pub dpo_phone: Option<String>,
+    /// A website origin allowed to embed the consent banner (repeatable).
+    #[arg(long = "origin")]
+    pub origins: Vec<String>,
+    /// Default language of the clinic's pages: en or uk.
+    #[arg(long, default_value = "en")]
+    pub locale: String,
+    /// Email of the first owner.
+    #[arg(long)]
+    pub owner_email: Option<String>,
+    /// Name of the first owner (defaults to the address).
+    #[arg(long)]
+    pub owner_name: Option<String>,
+}
+
+impl CreateClinicArgs {
+    /// Validates every argument, collecting all problems.
+    pub fn validate(&self) -> Result<CreateClinic, Vec<String>> {
+        let mut errors = Vec::new();
+        let mut check = |flag: &str, problem: Option<String>| {
+            if let Some(problem) = problem {
+                errors.push(format!("--{flag}: {problem}"));
+            }
+        };
+        let optional_email = |value: &Option<String>| match value.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(v) => EmailAddress::parse(v).map(Some),
+        };
+        let slug = ClinicSlug::parse(&self.slug);
+        check("slug", slug.as_ref().err().map(ToString::to_string));
+        let name = clean_text(&self.name, 200, false);
+        check("name", name.as_ref().err().map(ToString::to_string));
+        let legal_name = clean_text(self.legal_name.as_deref().unwrap_or(&self.name), 200, false);
+        check(
+            "legal-name",
+            legal_name.as_ref().err().map(ToString::to_string),
+        );
+        let country = CountryCode::parse(&self.country);
+        check("country", country.as_ref().err().map(ToString::to_string));
+        let jurisdiction = self.jurisdiction.parse::<Jurisdiction>();
+        check(
+            "jurisdiction",
+            jurisdiction.as_ref().err().map(ToString::to_string),
+        );
+        let deadline = DeadlineRule::parse(&self.deadline);
+        check("deadline", deadline.as_ref().err().map(ToString::to_string));
+        check(
+            "notice-days",
+            (self.notice_days > 365).then(|| "must be from 0 to 365".to_owned()),
+        );
+        let contact = EmailAddress::parse(&self.contact_email);
+        check(
+            "contact-email",
+            contact.as_ref().err().map(ToString::to_string),
+        );
+        let authority_name = clean_text(&self.authority_name, 300, false);
+        check(
+            "authority-name",
+            authority_name.as_ref().err().map(ToString::to_string),
+        );
+        let authority_url = self.authority_url.as_deref().map(parse_web_url).transpose();
+        check(
+            "authority-url",
+            authority_url.as_ref().err().map(ToString::to_string),
+        );
+        let authority_email = optional_email(&self.authority_email);
+        check(
+            "authority-email",
+            authority_email.as_ref().err().map(ToString::to_string),
+        );
+        let dpo_name = clean_optional_text(self.dpo_name.as_deref().unwrap_or(""), 200, false);
+        check("dpo-name", dpo_name.as_ref().err().map(ToString::to_string));
+        let dpo_email = optional_email(&self.dpo_email);
+        check(
+            "dpo-email",
+            dpo_email.as_ref().err().map(ToString::to_string),
+        );
+        let dpo_phone = clean_optional_text(self.dpo_phone.as_deref().unwrap_or(""), 40, false);
+        check(
+            "dpo-phone",
+            dpo_phone.as_ref().err().map(ToString::to_string),
+        );
+        let origins: Result<Vec<String>, _> =
+            self.origins.iter().map(|o| parse_origin(o)).collect();
+        check("origin", origins.as_ref().err().map(ToString::to_string));
+        let locale = Locale::from_tag(&self.locale);
+        check(
+            "locale",
+            locale.is_none().then(|| "must be en or uk".to_owned()),
+        );
+        let owner_email = optional_email(&self.owner_email);
+        check(
+            "owner-email",
+            owner_email.as_ref().err().map(ToString::to_string),
+        );
+        let owner_name = owner_email
+            .as_ref()
+            .ok()
+            .and_then(Option::as_ref)
+            .map(|email| {
+                clean_text(
+                    self.owner_name.as_deref().unwrap_or(email.as_str()),
+                    200,
+                    false,
+                )
+            });
+        check(
+            "owner-name",
+            owner_name
+                .as_ref()
+                .and_then(|n| n.as_ref().err())
+                .map(ToString::to_string),
+        );
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let build = || -> Option<CreateClinic> {
+            let owner = match (owner_email.ok()?, owner_name) {
+                (Some(email), Some(name)) => Some(NewOwner {
+                    email,
+                    display_name: name.ok()?,
+                }),
+                _ => None,
+            };
+            Some(CreateClinic {
+                slug: slug.ok()?,
+                name: name.ok()?,
+                legal_name: legal_name.ok()?,
+                country: country.ok()?,
+                jurisdiction: jurisdiction.ok()?,
+                default_locale: locale?,
+                deadline: deadline.ok()?,
+                notice_period_days: self.notice_days,
+                contact_email: contact.ok()?,
+                dpo_name: dpo_name.ok()?,
+                dpo_email: dpo_email.ok()?,
+                dpo_phone: dpo_phone.ok()?,
+                authority_name: authority_name.ok()?,
+                authority_url: authority_url.ok()?,
+                authority_email: authority_email.ok()?,
+                allowed_origins: origins.ok()?,
+                owner,
+            })
+        };
+        build().ok_or_else(|| vec!["invalid arguments".to_owned()])
+    }
+}
+
+/// Runs the parsed command.
+pub async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Worker => run_worker(config).await,
+        Command::Migrate => {
+            let database = Database::connect(&config).await?;
+            let pending = database.db.pending_migrations().await?;
+            println!("Database schema is up to date ({} pending).", pending.len());
+            database.shutdown();
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CreateClinic(args) => create_clinic(config, args).await,
+        Command::Demo => {
+            let database = Database::connect(&config).await?;
+            let outcome = demo::seed(&database.db, &AuditContext::cli()).await;
+            database.shutdown();
+            let outcome = outcome?;
+            if outcome.created {
+                println!(
+                    "Seeded the demo clinic `{}`; its owner is {}.",
+                    demo::DEMO_SLUG,
+                    outcome.owner_email
+                );
+            } else {
+                println!(
+                    "The demo clinic `{}` already exists; nothing changed.",
+                    demo::DEMO_SLUG
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => audit_verify(config).await,
+        Command::SendTestEmail { email } => send_test_email(config, &email).await,
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<ExitCode> {
+    let database = Database::connect(&config).await?;
+    let seed_demo = database.is_managed() && platform::get(&database.db).await?.is_none();
+    if seed_demo {
+        demo::seed(&database.db, &AuditContext::system())
+            .await
+            .context("seeding demo data")?;
+    }
+    let app = Application::build(config, database.db.clone()).await?;
+    let base = app.base_url().to_owned();
+    println!("Clinic Privacy Portal is running at {base}/");
+    if let Some(clinic) = clinics::find_public(&app.state().db, demo::DEMO_SLUG).await? {
+        println!(
+            "Demo clinic: {} at {base}/c/{}/privacy",
+            clinic.name, clinic.slug
+        );
+        println!("Demo owner: {}", demo::DEMO_OWNER_EMAIL);
+    }
+    println!("Press Ctrl-C to stop.");
+    let shutdown = CancellationToken::new();
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        startup::shutdown_signal().await;
+        signal.cancel();
+    });
+    let result = app.run(shutdown).await;
+    database.shutdown();
+    result.map(|()| ExitCode::SUCCESS)
+}
+
+async fn run_worker(config: Config) -> anyhow::Result<ExitCode> {
+    let database = Database::connect(&config).await?;
+    let base_url = config
+        .base_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.bind));
+    let state = startup::app_state(&config, database.db.clone(), base_url)?;
+    let context = startup::job_context(&config, &state)?;
+    let shutdown = CancellationToken::new();
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        startup::shutdown_signal().await;
+        signal.cancel();
+    });
+    worker::run(
+        context,
+        WorkerOptions::with_concurrency(config.worker_concurrency),
+        shutdown,
+    )
+    .await;
+    database.shutdown();
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn create_clinic(config: Config, args: Box<CreateClinicArgs>) -> anyhow::Result<ExitCode> {
+    let input = match args.validate() {
+        Ok(input) => input,
+        Err(errors) => {
+            for error in errors {
+                eprintln!("error: {error}");
+            }
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let slug = input.slug.to_string();
+    let database = Database::connect(&config).await?;
+    let result = clinics::create(&database.db, &AuditContext::cli(), input).await;
+    database.shutdown();
+    match result {
+        Ok(id) => {
+            println!("Created clinic `{slug}` ({id}).");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(CreateClinicError::SlugTaken(slug)) => {
+            eprintln!("error: --slug: a clinic with the address `{slug}` already exists");
+            Ok(ExitCode::from(2))
+        }
+        Err(CreateClinicError::Db(e)) => Err(e.into()),
+    }
+}
+
+async fn audit_verify(config: Config) -> anyhow::Result<ExitCode> {
+    let database = Database::connect(&config).await?;
+    let reports = audit::verify_all(&database.db).await;
+    database.shutdown();
+    let reports = reports?;
+    let mut broken = 0;
+    let mut events = 0;
+    for report in &reports {
+        events += report.events_checked;
+        match &report.broken {
+            None => println!(
+                "ok      {}: {} events",
+                report.chain_name(),
+                report.events_checked
+            ),
+            Some(problem) => {
+                broken += 1;
+                println!("BROKEN  {}: {problem}", report.chain_name());
+            }
+        }
+    }
+    if broken > 0 {
+        println!(
+            "Audit log verification FAILED: {broken} of {} chains broken.",
+            reports.len()
+        );
+        Ok(ExitCode::from(1))
+    } else {
+        println!(
+            "Audit log verified: {} chains, {events} events intact.",
+            reports.len()
+        );
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+async fn send_test_email(config: Config, address: &str) -> anyhow::Result<ExitCode> {
+    let to = match EmailAddress::parse(address) {
+        Ok(to) => to,
+        Err(e) => {
+            eprintln!("error: EMAIL {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let database = Database::connect(&config).await?;
+    let base_url = config
+        .base_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.bind));
+    let state = startup::app_state(&config, database.db.clone(), base_url.clone())?;
+    let context = startup::job_context(&config, &state)?;
+    let message = DeliveryCheck {
+        portal_url: base_url.clone(),
+        sent_at: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
+        transport: context.mailer.describe(),
+    };
+    let host = base_url
+        .split("://")
+        .nth(1)
+        .unwrap_or("localhost")
+        .split(['/', ':'])
+        .next()
+        .unwrap_or("localhost")
+        .to_owned();
+    let outgoing = compose(&message, to.clone(), &host)?;
+    let crypto = state.crypto.clone();
+    let job_id = database
+        .db
+        .scoped(Scope::System, move |c| {
+            Box::pin(async move {
+                Ok::<_, app::backend::db::DbError>(
+                    email::enqueue(c, &crypto, None, &outgoing, None).await?,
+                )
+            })
+        })
+        .await?
+        .context("the message was not queued")?;
+
+    let shutdown = CancellationToken::new();
+    let worker = tokio::spawn(worker::run(
+        context,
+        WorkerOptions::with_concurrency(1),
+        shutdown.clone(),
+    ));
+    let outcome = wait_for_job(&database.db, job_id, Duration::from_secs(60)).await;
+    shutdown.cancel();
+    let _ = worker.await;
+    database.shutdown();
+    match outcome? {
+        Some((status, _)) if status == "done" => {
+            println!("Sent a test message to {to}.");
+            Ok(ExitCode::SUCCESS)
+        }
+        Some((status, error)) => {
+            eprintln!(
+                "The test message was not delivered ({status}): {}",
+                error.unwrap_or_default()
+            );
+            Ok(ExitCode::from(1))
+        }
+        None => {
+            eprintln!("The test message is still queued; a running worker will retry it.");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// Polls a job until it is done or failed (or has a recorded error), or the
+/// timeout passes.
+async fn wait_for_job(
+    db: &app::backend::db::Db,
+    id: i64,
+    timeout: Duration,
+) -> anyhow::Result<Option<(String, Option<String>)>> {
+    use app::backend::db::schema::jobs;
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    let started = std::time::Instant::now();
+    while started.elapsed() < timeout {
+        let row: (String, Option<String>) = db
+            .scoped(Scope::System, move |c| {
+                Box::pin(async move {
+                    Ok::<_, app::backend::db::DbError>(
+                        jobs::table
+                            .find(id)
+                            .select((jobs::status, jobs::last_error))
+                            .first(c)
+                            .await?,
+                    )
+                })
+            })
+            .await?;
+        if row.0 == "done" || row.0 == "failed" || row.1.is_some() {
+            return Ok(Some(row));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `create-clinic` with valid required flags, `overrides` replacing or
+    /// adding flag values.
+    fn args(overrides: &[(&str, &str)]) -> CreateClinicArgs {
+        let mut flags = vec![
+            ("--slug", "north"),
+            ("--name", "North Clinic"),
+            ("--country", "de"),
+            ("--contact-email", "privacy@north.example"),
+            ("--authority-name", "Data Protection Authority"),
+        ];
+        for (flag, value) in overrides {
+            match flags.iter_mut().find(|(f, _)| f == flag) {
+                Some(existing) => existing.1 = value,
+                None => flags.push((flag, value)),
+            }
+        }
+        let mut argv = vec!["privacy-portal", "create-clinic"];
+        argv.extend(flags.iter().flat_map(|(f, v)| [*f, *v]));
+        match Cli::parse_from(argv).command {
+            Some(Command::CreateClinic(args)) => *args,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn valid_arguments_become_a_clinic() {
+        let clinic = args(&[
+            ("--deadline", "30"),
+            ("--owner-email", "Owner@North.example"),
+            ("--origin", "https://north.example"),
+        ])
+        .validate()
+        .expect("valid");
+        assert_eq!(clinic.slug.as_str(), "north");
+        assert_eq!(clinic.country.as_str(), "DE");
+        assert_eq!(clinic.deadline, DeadlineRule::Days(30));
+        assert_eq!(clinic.legal_name, "North Clinic");
+        assert_eq!(
+            clinic.owner.expect("owner").email.as_str(),
+            "Owner@north.example"
+        );
+        assert_eq!(
+            clinic.allowed_origins,
+            vec!["https://north.example".to_owned()]
+        );
+    }
+
+    #[test]
+    fn every_invalid_argument_is_reported_by_flag() {
+        let errors = args(&[
+            ("--slug", "Bad Slug"),
+            ("--country", "Germany"),
+            ("--deadline", "soon"),
+            ("--origin", "north.example"),
+            ("--dpo-email", "nope"),
+        ])
+        .validate()
+        .expect_err("invalid");
+        for flag in [
+            "--slug",
+            "--country",
+            "--deadline",
+            "--origin",
+            "--dpo-email",
+        ] {
+            assert!(
+                errors.iter().any(|e| e.starts_with(flag)),
+                "{flag} missing from {errors:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! `privacy-portal`: the Clinic Privacy Portal server and its commands.
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use server::cli::{self, Cli};
+use server::config::Config;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    server::telemetry::init(config.log_format);
+    match cli::run(cli, config).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! `/metrics` in the Prometheus text format.
+
+use std::sync::OnceLock;
+
+use app::backend::db::schema::email_deliveries;
+use app::backend::jobs;
+use app::backend::tenancy::Scope;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use http::header::CONTENT_TYPE;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use super::ServerState;
+
+/// The process-wide metrics recorder.
+#[derive(Clone)]
+pub struct Metrics {
+    handle: PrometheusHandle,
+}
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+impl Metrics {
+    /// Installs the recorder once per process; later calls share it.
+    pub fn install() -> Option<Self> {
+        HANDLE
+            .get_or_init(|| {
+                let buckets = [
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ];
+                PrometheusBuilder::new()
+                    .set_buckets_for_metric(
+                        Matcher::Full("http_request_duration_seconds".into()),
+                        &buckets,
+                    )
+                    .and_then(|b| b.install_recorder())
+                    .map_err(|e| tracing::warn!(error = %e, "metrics recorder not installed"))
+                    .ok()
+            })
+            .clone()
+            .map(|handle| Self { handle })
+    }
+}
+
+/// Refreshes the gauges read from the database, then renders everything.
+pub async fn render(State(state): State<ServerState>) -> Response {
+    match jobs::counts_by_status(&state.app.db).await {
+        Ok(counts) => {
+            for status in ["pending", "running", "done", "failed"] {
+                let count = counts
+                    .iter()
+                    .find(|(s, _)| s == status)
+                    .map_or(0, |(_, n)| *n);
+                metrics::gauge!("portal_jobs", "status" => status).set(count as f64);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: job counts unavailable"),
+    }
+    let deliveries = state
+        .app
+        .db
+        .scoped(Scope::System, |c| {
+            Box::pin(async move {
+                let rows = email_deliveries::table
+                    .group_by(email_deliveries::status)
+                    .select((email_deliveries::status, diesel::dsl::count_star()))
+                    .load::<(String, i64)>(c)
+                    .await?;
+                Ok::<_, app::backend::db::DbError>(rows)
+            })
+        })
+        .await;
+    match deliveries {
+        Ok(rows) => {
+            for outcome in ["sent", "failed"] {
+                let count = rows
+                    .iter()
+                    .find(|(s, _)| s == outcome)
+                    .map_or(0, |(_, n)| *n);
+                metrics::gauge!("portal_email_deliveries", "outcome" => outcome).set(count as f64);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: email counts unavailable"),
+    }
+    let (in_use, idle) = state.app.db.pool_status();
+    metrics::gauge!("portal_db_connections", "state" => "in_use").set(in_use as f64);
+    metrics::gauge!("portal_db_connections", "state" => "idle").set(idle as f64);
+    let text = state
+        .metrics
+        .as_ref()
+        .map(|m| m.handle.render())
+        .unwrap_or_default();
+    (
+        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        text,
+    )
+        .into_response()
+}

@@ -1,0 +1,209 @@
+//! Wiring: database (managed or external), migrations, state, router, worker.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use app::backend::crypto::Crypto;
+use app::backend::db::{Db, PoolOptions};
+use app::backend::email::transport::Mailer;
+use app::backend::jobs::handlers::JobContext;
+use app::backend::state::{AppState, Environment, Settings};
+use leptos::config::LeptosOptions;
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::middleware::SecurityOptions;
+use crate::postgres::{ClusterOptions, ManagedPostgres};
+use crate::routes::{self, ServerState, metrics::Metrics};
+use crate::worker::{self, WorkerOptions};
+
+/// A connected, migrated database, and the managed cluster behind it if any.
+pub struct Database {
+    pub db: Db,
+    pub managed: Option<ManagedPostgres>,
+}
+
+impl Database {
+    /// Connects to `DATABASE_URL`, or starts the managed cluster; then applies
+    /// pending migrations.
+    pub async fn connect(config: &Config) -> anyhow::Result<Self> {
+        let (url, managed): (SecretString, Option<ManagedPostgres>) = match &config.database_url {
+            Some(url) => (url.clone(), None),
+            None => {
+                let pg = ManagedPostgres::start(&ClusterOptions::managed(config.data_dir.clone()))
+                    .await
+                    .context("starting the managed Postgres cluster")?;
+                (pg.app_url(), Some(pg))
+            }
+        };
+        let db = Db::new(
+            url,
+            PoolOptions {
+                max_size: config.db_pool_size,
+                ..PoolOptions::default()
+            },
+        )?;
+        let applied = db.migrate().await.context("applying database migrations")?;
+        for name in &applied {
+            tracing::info!(migration = %name, "migration applied");
+        }
+        if db.role_bypasses_rls().await? {
+            tracing::warn!(
+                "the database role is a superuser or has BYPASSRLS: row-level security will not \
+                 apply; connect as a role that owns the schema but has neither"
+            );
+        }
+        Ok(Self { db, managed })
+    }
+
+    /// Whether this is the managed cluster (which seeds demo data on first start).
+    pub fn is_managed(&self) -> bool {
+        self.managed.is_some()
+    }
+
+    /// Closes the pool and leaves (or stops) the managed cluster.
+    pub fn shutdown(mut self) {
+        self.db.close();
+        if let Some(mut pg) = self.managed.take()
+            && let Err(e) = pg.stop()
+        {
+            tracing::error!(error = %e, "stopping the managed Postgres cluster failed");
+        }
+    }
+}
+
+/// The mail transport from the configuration.
+pub fn mailer(config: &Config) -> anyhow::Result<Mailer> {
+    Ok(match &config.smtp_url {
+        Some(url) => Mailer::smtp(url)?,
+        None => Mailer::files(config.outbox_dir())?,
+    })
+}
+
+/// Application settings and secrets derived from the configuration.
+pub fn app_state(config: &Config, db: Db, base_url: String) -> anyhow::Result<AppState> {
+    let key = config.load_master_key()?;
+    Ok(AppState {
+        db,
+        settings: Arc::new(Settings {
+            base_url,
+            environment: config.environment,
+            data_dir: config.data_dir.clone(),
+            mail_from: config.mail_from.clone(),
+        }),
+        crypto: Crypto::new(&key),
+    })
+}
+
+/// What jobs need, from the state and configuration.
+pub fn job_context(config: &Config, state: &AppState) -> anyhow::Result<JobContext> {
+    Ok(JobContext {
+        db: state.db.clone(),
+        crypto: state.crypto.clone(),
+        mailer: Arc::new(mailer(config)?),
+        mail_from: config.mail_from.clone(),
+    })
+}
+
+/// The web server with its in-process worker, bound and ready to run.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    config: Config,
+    address: SocketAddr,
+}
+
+impl Application {
+    /// Binds the listener and builds the state on an already connected database.
+    pub async fn build(config: Config, db: Db) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .with_context(|| format!("PORTAL_BIND: cannot listen on {}", config.bind))?;
+        let address = listener.local_addr()?;
+        let base_url = config
+            .base_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{address}"));
+        let state = app_state(&config, db, base_url)?;
+        Ok(Self {
+            listener,
+            state,
+            config,
+            address,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Base URL for links.
+    pub fn base_url(&self) -> &str {
+        &self.state.settings.base_url
+    }
+
+    /// The application state (database, settings, crypto).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` is cancelled, then drains connections and
+    /// stops the worker.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let job_context = job_context(&self.config, &self.state)?;
+        let worker = tokio::spawn(worker::run(
+            job_context,
+            WorkerOptions::with_concurrency(self.config.worker_concurrency),
+            shutdown.clone(),
+        ));
+
+        let leptos = LeptosOptions::builder()
+            .output_name("app")
+            .site_root("target/site")
+            .site_addr(self.address)
+            .build();
+        let state = ServerState {
+            app: self.state.clone(),
+            leptos,
+            metrics: Metrics::install(),
+        };
+        let security = SecurityOptions {
+            hsts: self.config.environment == Environment::Production,
+        };
+        let router = routes::router(state, security);
+
+        tracing::info!(address = %self.address, base_url = %self.state.settings.base_url, "listening");
+        let serve = axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        let result = serve.await.context("serving HTTP");
+        shutdown.cancel();
+        if let Err(e) = worker.await {
+            tracing::error!(error = %e, "worker task failed");
+        }
+        result
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutdown requested");
+}
