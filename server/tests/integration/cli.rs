@@ -1,0 +1,137 @@
+//! The `privacy-portal` commands, run as a user would.
+
+use secrecy::ExposeSecret;
+
+use crate::common::smtp::SmtpSink;
+use crate::common::{TestDb, run_cli};
+
+fn env(test_db: &TestDb, data_dir: &std::path::Path) -> Vec<(&'static str, String)> {
+    vec![
+        ("DATABASE_URL", test_db.url.expose_secret().to_owned()),
+        ("PORTAL_DATA_DIR", data_dir.display().to_string()),
+    ]
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test]
+async fn create_clinic_reports_each_bad_flag_then_creates_the_clinic_once() {
+    let test_db = TestDb::new().await;
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let env = env(&test_db, data_dir.path());
+
+    let bad = run_cli(
+        &[
+            "create-clinic",
+            "--slug",
+            "Not A Slug",
+            "--name",
+            "North",
+            "--country",
+            "Germany",
+            "--contact-email",
+            "nobody",
+            "--authority-name",
+            "DPA",
+            "--deadline",
+            "whenever",
+        ],
+        &env,
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    let stderr = text(&bad.stderr);
+    for flag in ["--slug", "--country", "--contact-email", "--deadline"] {
+        assert!(
+            stderr.contains(&format!("error: {flag}:")),
+            "{flag} not reported: {stderr}"
+        );
+    }
+
+    let args = [
+        "create-clinic",
+        "--slug",
+        "north",
+        "--name",
+        "North Clinic",
+        "--country",
+        "de",
+        "--contact-email",
+        "privacy@north.example",
+        "--authority-name",
+        "Data Protection Authority",
+        "--owner-email",
+        "owner@north.example",
+        "--deadline",
+        "30",
+    ];
+    let good = run_cli(&args, &env);
+    assert_eq!(good.status.code(), Some(0), "{}", text(&good.stderr));
+    assert!(text(&good.stdout).contains("Created clinic `north`"));
+
+    let again = run_cli(&args, &env);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(text(&again.stderr).contains("already exists"));
+
+    let verify = run_cli(&["audit", "verify"], &env);
+    assert_eq!(verify.status.code(), Some(0), "{}", text(&verify.stdout));
+}
+
+#[tokio::test]
+async fn demo_seeds_once_and_then_leaves_the_data_alone() {
+    let test_db = TestDb::new().await;
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let env = env(&test_db, data_dir.path());
+    let first = run_cli(&["demo"], &env);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    assert!(text(&first.stdout).contains("Seeded the demo clinic `demo`"));
+    let second = run_cli(&["demo"], &env);
+    assert_eq!(second.status.code(), Some(0));
+    assert!(text(&second.stdout).contains("already exists"));
+    let verify = run_cli(&["audit", "verify"], &env);
+    assert_eq!(verify.status.code(), Some(0), "{}", text(&verify.stdout));
+}
+
+#[tokio::test]
+async fn migrate_reports_an_up_to_date_schema() {
+    let test_db = TestDb::new().await;
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let output = run_cli(&["migrate"], &env(&test_db, data_dir.path()));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("up to date (0 pending)"));
+}
+
+#[tokio::test]
+async fn send_test_email_delivers_through_the_configured_smtp_server() {
+    let sink = SmtpSink::start();
+    let test_db = TestDb::new().await;
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let mut env = env(&test_db, data_dir.path());
+    env.push(("SMTP_URL", sink.url()));
+    let output = run_cli(&["send-test-email", "ops@clinic.example"], &env);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(sink.count(), 1);
+    assert_eq!(sink.messages()[0].to, vec!["ops@clinic.example".to_owned()]);
+
+    let bad = run_cli(&["send-test-email", "not-an-address"], &env);
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn invalid_configuration_stops_start_up_naming_the_variable() {
+    for (name, value) in [
+        ("PORTAL_BIND", "nowhere"),
+        ("DATABASE_URL", "mysql://db/x"),
+        ("SMTP_URL", "mail.example.org"),
+        ("PORTAL_ENV", "staging"),
+    ] {
+        let output = run_cli(&["migrate"], &[(name, value.to_owned())]);
+        assert_eq!(output.status.code(), Some(2), "{name}");
+        let stderr = text(&output.stderr);
+        assert!(
+            stderr.contains(&format!("configuration error: {name}:")),
+            "{stderr}"
+        );
+    }
+}

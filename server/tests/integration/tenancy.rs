@@ -1,0 +1,236 @@
+//! Row-level security: the second wall between clinics.
+
+use app::backend::audit::AuditContext;
+use app::backend::db::{Conn, Db, DbError};
+use app::backend::jobs::{self, NewJob};
+use app::backend::services::clinics::{self, CreateClinic, NewOwner};
+use app::backend::tenancy::Scope;
+use app::domain::clinic::{ClinicId, ClinicSlug, CountryCode, DeadlineRule, Jurisdiction};
+use app::domain::email::EmailAddress;
+use app::domain::locale::Locale;
+use diesel::QueryableByName;
+use diesel::sql_types::{BigInt, Bool, Text};
+use diesel_async::RunQueryDsl;
+
+use crate::common::TestDb;
+
+#[derive(QueryableByName)]
+struct TableName {
+    #[diesel(sql_type = Text)]
+    table_name: String,
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+#[derive(QueryableByName)]
+struct Security {
+    #[diesel(sql_type = Bool)]
+    enabled: bool,
+    #[diesel(sql_type = Bool)]
+    forced: bool,
+    #[diesel(sql_type = BigInt)]
+    policies: i64,
+}
+
+/// Every table with a `clinic_id` column, read from the live schema.
+async fn tenant_tables(db: &Db) -> Vec<String> {
+    let mut conn = db.conn().await.expect("connection");
+    let rows: Vec<TableName> = diesel::sql_query(
+        "SELECT table_name::text AS table_name FROM information_schema.columns \
+         WHERE table_schema = 'public' AND column_name = 'clinic_id' ORDER BY table_name",
+    )
+    .load(&mut conn)
+    .await
+    .expect("schema query");
+    rows.into_iter().map(|r| r.table_name).collect()
+}
+
+async fn count(conn: &mut Conn, sql: String) -> i64 {
+    diesel::sql_query(sql)
+        .get_result::<Count>(conn)
+        .await
+        .expect("count query")
+        .n
+}
+
+pub fn clinic_input(slug: &str, owner: &str) -> CreateClinic {
+    CreateClinic {
+        slug: ClinicSlug::parse(slug).expect("slug"),
+        name: format!("Clinic {slug}"),
+        legal_name: format!("Clinic {slug} Ltd"),
+        country: CountryCode::parse("DE").expect("country"),
+        jurisdiction: Jurisdiction::EuGdpr,
+        default_locale: Locale::En,
+        deadline: DeadlineRule::Days(30),
+        notice_period_days: 30,
+        contact_email: EmailAddress::parse(&format!("privacy@{slug}.example")).expect("email"),
+        dpo_name: None,
+        dpo_email: None,
+        dpo_phone: None,
+        authority_name: "Data Protection Authority".into(),
+        authority_url: None,
+        authority_email: None,
+        allowed_origins: vec![],
+        owner: Some(NewOwner {
+            email: EmailAddress::parse(owner).expect("email"),
+            display_name: "Owner".into(),
+        }),
+    }
+}
+
+/// Two clinics with a row in every tenant table each.
+async fn two_clinics(db: &Db) -> (ClinicId, ClinicId) {
+    let ctx = AuditContext::system();
+    let a = clinics::create(db, &ctx, clinic_input("alpha", "owner@alpha.example"))
+        .await
+        .expect("clinic a");
+    let b = clinics::create(db, &ctx, clinic_input("bravo", "owner@bravo.example"))
+        .await
+        .expect("clinic b");
+    for clinic in [a, b] {
+        db.scoped(Scope::Clinic(clinic), move |c| {
+            Box::pin(async move {
+                let mut job = NewJob::now("email.send", serde_json::json!({}));
+                job.clinic_id = Some(clinic);
+                let job_id = jobs::enqueue(c, job).await?.expect("new job");
+                diesel::sql_query(format!(
+                    "INSERT INTO email_deliveries (clinic_id, job_id, message_id, template, recipient, status) \
+                     VALUES ('{}', {job_id}, '<m@test>', 'delivery_check', 'p@example.org', 'sent')",
+                    clinic.0
+                ))
+                .execute(c)
+                .await?;
+                Ok::<_, DbError>(())
+            })
+        })
+        .await
+        .expect("tenant rows");
+    }
+    (a, b)
+}
+
+#[tokio::test]
+async fn every_tenant_table_has_forced_row_level_security_with_a_policy() {
+    let test_db = TestDb::new().await;
+    let db = test_db.db();
+    let tables = tenant_tables(&db).await;
+    assert!(
+        tables.len() >= 4,
+        "expected the tenant tables, found {tables:?}"
+    );
+    let mut conn = db.conn().await.expect("connection");
+    for table in &tables {
+        let security: Security = diesel::sql_query(format!(
+            "SELECT c.relrowsecurity AS enabled, c.relforcerowsecurity AS forced, \
+             (SELECT count(*) FROM pg_policies p WHERE p.tablename = '{table}') AS policies \
+             FROM pg_class c WHERE c.relname = '{table}' AND c.relkind = 'r'"
+        ))
+        .get_result(&mut conn)
+        .await
+        .expect("pg_class row");
+        assert!(
+            security.enabled && security.forced,
+            "{table}: row-level security must be enabled and forced"
+        );
+        assert!(security.policies >= 1, "{table}: no policy");
+    }
+    assert!(
+        !db.role_bypasses_rls().await.expect("role query"),
+        "the app role must not bypass RLS"
+    );
+}
+
+#[tokio::test]
+async fn no_scope_sees_no_tenant_rows_and_one_clinic_never_sees_another() {
+    let test_db = TestDb::new().await;
+    let db = test_db.db();
+    let (a, b) = two_clinics(&db).await;
+    let tables = tenant_tables(&db).await;
+
+    for table in tables {
+        let t = table.clone();
+        let unscoped = db
+            .unscoped(move |c| {
+                Box::pin(async move {
+                    Ok::<_, DbError>(count(c, format!("SELECT count(*) AS n FROM {t}")).await)
+                })
+            })
+            .await
+            .expect("unscoped count");
+        assert_eq!(
+            unscoped, 0,
+            "{table}: rows visible outside any clinic scope"
+        );
+
+        for (mine, theirs) in [(a, b), (b, a)] {
+            let t = table.clone();
+            let (own, foreign) = db
+                .scoped(Scope::Clinic(mine), move |c| {
+                    Box::pin(async move {
+                        let own = count(c, format!("SELECT count(*) AS n FROM {t}")).await;
+                        let foreign = count(
+                            c,
+                            format!("SELECT count(*) AS n FROM {t} WHERE clinic_id IS DISTINCT FROM '{}'", mine.0),
+                        )
+                        .await;
+                        Ok::<_, DbError>((own, foreign))
+                    })
+                })
+                .await
+                .expect("scoped count");
+            assert!(own > 0, "{table}: the clinic should see its own rows");
+            assert_eq!(foreign, 0, "{table}: clinic {mine} sees rows of {theirs}");
+        }
+
+        let t = table.clone();
+        let all = db
+            .scoped(Scope::System, move |c| {
+                Box::pin(async move {
+                    Ok::<_, DbError>(
+                        count(c, format!("SELECT count(DISTINCT clinic_id) AS n FROM {t}")).await,
+                    )
+                })
+            })
+            .await
+            .expect("system count");
+        assert_eq!(all, 2, "{table}: the system scope sees both clinics");
+    }
+}
+
+#[tokio::test]
+async fn writing_a_row_for_another_clinic_is_refused_by_the_database() {
+    let test_db = TestDb::new().await;
+    let db = test_db.db();
+    let (a, b) = two_clinics(&db).await;
+    let result = db
+        .scoped(Scope::Clinic(a), move |c| {
+            Box::pin(async move {
+                let mut job = NewJob::now("email.send", serde_json::json!({}));
+                job.clinic_id = Some(b);
+                Ok::<_, DbError>(jobs::enqueue(c, job).await?)
+            })
+        })
+        .await;
+    let error = result.expect_err("the insert must be refused").to_string();
+    assert!(error.contains("row-level security"), "{error}");
+
+    let moved = db
+        .scoped(Scope::Clinic(a), move |c| {
+            Box::pin(async move {
+                Ok::<_, DbError>(
+                    diesel::sql_query(format!("UPDATE jobs SET clinic_id = '{}'", b.0))
+                        .execute(c)
+                        .await?,
+                )
+            })
+        })
+        .await;
+    assert!(
+        moved.is_err(),
+        "moving a row to another clinic must be refused"
+    );
+}
