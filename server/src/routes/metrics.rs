@@ -44,18 +44,32 @@ impl Metrics {
     }
 }
 
+/// Sets `gauge{label=value}` for each expected value, zero where `counts`
+/// has no row for it (so a series does not vanish when its count drops to 0).
+fn set_gauges(
+    gauge: &'static str,
+    label: &'static str,
+    values: &[&'static str],
+    counts: &[(String, i64)],
+) {
+    for value in values {
+        let count = counts
+            .iter()
+            .find(|(v, _)| v == value)
+            .map_or(0, |(_, n)| *n);
+        metrics::gauge!(gauge, label => *value).set(count as f64);
+    }
+}
+
 /// Refreshes the gauges read from the database, then renders everything.
 pub async fn render(State(state): State<ServerState>) -> Response {
     match jobs::counts_by_status(&state.app.db).await {
-        Ok(counts) => {
-            for status in ["pending", "running", "done", "failed"] {
-                let count = counts
-                    .iter()
-                    .find(|(s, _)| s == status)
-                    .map_or(0, |(_, n)| *n);
-                metrics::gauge!("portal_jobs", "status" => status).set(count as f64);
-            }
-        }
+        Ok(counts) => set_gauges(
+            "portal_jobs",
+            "status",
+            &["pending", "running", "done", "failed"],
+            &counts,
+        ),
         Err(e) => tracing::warn!(error = %e, "metrics: job counts unavailable"),
     }
     let deliveries = state
@@ -73,15 +87,12 @@ pub async fn render(State(state): State<ServerState>) -> Response {
         })
         .await;
     match deliveries {
-        Ok(rows) => {
-            for outcome in ["sent", "failed"] {
-                let count = rows
-                    .iter()
-                    .find(|(s, _)| s == outcome)
-                    .map_or(0, |(_, n)| *n);
-                metrics::gauge!("portal_email_deliveries", "outcome" => outcome).set(count as f64);
-            }
-        }
+        Ok(counts) => set_gauges(
+            "portal_email_deliveries",
+            "outcome",
+            &["sent", "failed"],
+            &counts,
+        ),
         Err(e) => tracing::warn!(error = %e, "metrics: email counts unavailable"),
     }
     let (in_use, idle) = state.app.db.pool_status();

@@ -54,7 +54,12 @@ pub fn router(state: ServerState, security: SecurityOptions) -> Router {
         app::request::provide_request_context(secure_cookies);
     };
     let leptos_routes = generate_route_list(app::App);
-    let fallback_context = context.clone();
+    // Paths no route matches are rendered by the Leptos router's fallback,
+    // which sets the 404 status.
+    let not_found = leptos_axum::render_app_async_with_context(context.clone(), {
+        let options = state.leptos.clone();
+        move || app::shell(options.clone())
+    });
 
     Router::new()
         .route("/healthz", get(health::healthz))
@@ -66,16 +71,9 @@ pub fn router(state: ServerState, security: SecurityOptions) -> Router {
             let options = state.leptos.clone();
             move || app::shell(options.clone())
         })
-        .fallback({
-            let options = state.leptos.clone();
-            move |request: axum::extract::Request| {
-                let options = options.clone();
-                let handler = leptos_axum::render_app_async_with_context(
-                    fallback_context.clone(),
-                    move || app::shell(options.clone()),
-                );
-                async move { handler(request).await }
-            }
+        .fallback(move |request: axum::extract::Request| {
+            let not_found = not_found.clone();
+            async move { not_found(request).await }
         })
         .with_state(state)
         // Listed from the innermost layer out: limits and panics first, then

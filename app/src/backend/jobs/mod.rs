@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Double, Text};
+use diesel::sql_types::{BigInt, Double, Jsonb, Nullable, Text};
 use diesel_async::RunQueryDsl;
 use serde_json::Value;
 use uuid::Uuid;
@@ -110,37 +110,16 @@ pub async fn complete(
     worker: &str,
     payload: Option<Value>,
 ) -> QueryResult<bool> {
-    let target = jobs::table
-        .filter(jobs::id.eq(id))
-        .filter(jobs::status.eq("running"))
-        .filter(jobs::locked_by.eq(worker));
-    let updated = match payload {
-        Some(payload) => {
-            diesel::update(target)
-                .set((
-                    jobs::status.eq("done"),
-                    jobs::finished_at.eq(Utc::now()),
-                    jobs::locked_by.eq(None::<String>),
-                    jobs::locked_until.eq(None::<DateTime<Utc>>),
-                    jobs::last_error.eq(None::<String>),
-                    jobs::payload.eq(payload),
-                ))
-                .execute(conn)
-                .await?
-        }
-        None => {
-            diesel::update(target)
-                .set((
-                    jobs::status.eq("done"),
-                    jobs::finished_at.eq(Utc::now()),
-                    jobs::locked_by.eq(None::<String>),
-                    jobs::locked_until.eq(None::<DateTime<Utc>>),
-                    jobs::last_error.eq(None::<String>),
-                ))
-                .execute(conn)
-                .await?
-        }
-    };
+    let updated = diesel::sql_query(
+        "UPDATE jobs SET status = 'done', finished_at = now(), locked_by = NULL, \
+             locked_until = NULL, last_error = NULL, payload = coalesce($3, payload) \
+         WHERE id = $1 AND status = 'running' AND locked_by = $2",
+    )
+    .bind::<BigInt, _>(id)
+    .bind::<Text, _>(worker)
+    .bind::<Nullable<Jsonb>, _>(payload)
+    .execute(conn)
+    .await?;
     Ok(updated == 1)
 }
 
