@@ -3,8 +3,17 @@
 
 pub mod audit;
 pub mod clinic;
+pub mod clinic_profile;
 pub mod email;
+pub mod forms;
 pub mod jobs;
 pub mod locale;
+pub mod pagination;
+pub mod permissions;
 pub mod roles;
+pub mod security;
+pub mod session;
+pub mod sso;
+pub mod team;
 pub mod text;
+pub mod tokens;

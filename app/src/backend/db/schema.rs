@@ -118,11 +118,87 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        user_id -> Nullable<Uuid>,
+        data -> Jsonb,
+        expires_at -> Timestamptz,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    login_tokens (id) {
+        id -> Uuid,
+        token_hash -> Bytea,
+        user_id -> Uuid,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    sso_connections (id) {
+        id -> Uuid,
+        clinic_id -> Nullable<Uuid>,
+        display_name -> Text,
+        issuer_url -> Text,
+        client_id -> Text,
+        client_secret_sealed -> Bytea,
+        membership_mode -> Text,
+        default_role -> Text,
+        enabled -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    sso_domains (domain) {
+        domain -> Text,
+        connection_id -> Uuid,
+        clinic_id -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    invitations (id) {
+        id -> Uuid,
+        clinic_id -> Uuid,
+        email -> Text,
+        role -> Text,
+        token_hash -> Bytea,
+        invited_by -> Nullable<Uuid>,
+        expires_at -> Timestamptz,
+        accepted_at -> Nullable<Timestamptz>,
+        revoked_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    rate_limit_counters (key, window_start) {
+        key -> Text,
+        window_start -> Timestamptz,
+        hits -> Int4,
+    }
+}
+
 diesel::joinable!(memberships -> clinics (clinic_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(audit_events -> clinics (clinic_id));
 diesel::joinable!(jobs -> clinics (clinic_id));
 diesel::joinable!(email_deliveries -> jobs (job_id));
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(login_tokens -> users (user_id));
+diesel::joinable!(sso_connections -> clinics (clinic_id));
+diesel::joinable!(sso_domains -> sso_connections (connection_id));
+diesel::joinable!(invitations -> clinics (clinic_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     platform,
@@ -132,4 +208,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     jobs,
     email_deliveries,
+    sessions,
+    login_tokens,
+    sso_connections,
+    sso_domains,
+    invitations,
+    rate_limit_counters,
 );
