@@ -264,3 +264,61 @@ pub async fn count_for_clinic(db: &Db, clinic: ClinicId) -> Result<i64, DbError>
     })
     .await
 }
+
+/// An event as the audit log page lists it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditListItem {
+    pub seq: i64,
+    pub occurred_at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    pub details: String,
+}
+
+/// A clinic's events, newest first, one page at a time.
+pub async fn list_for_clinic(
+    db: &Db,
+    clinic: ClinicId,
+    page: crate::domain::pagination::PageRequest,
+) -> Result<crate::domain::pagination::Page<AuditListItem>, DbError> {
+    db.scoped(Scope::Clinic(clinic), move |c| {
+        Box::pin(async move {
+            let total: i64 = audit_events::table
+                .filter(audit_events::clinic_id.eq(clinic.0))
+                .count()
+                .get_result(c)
+                .await?;
+            let rows: Vec<AuditEventRow> = audit_events::table
+                .filter(audit_events::clinic_id.eq(clinic.0))
+                .order(audit_events::seq.desc())
+                .offset(page.offset())
+                .limit(page.limit())
+                .select(AuditEventRow::as_select())
+                .load(c)
+                .await?;
+            let items = rows
+                .into_iter()
+                .map(|row| {
+                    let mut details = String::new();
+                    crate::domain::audit::write_canonical(&row.details, &mut details);
+                    AuditListItem {
+                        seq: row.seq,
+                        occurred_at: row.occurred_at,
+                        actor: row.actor_label,
+                        action: row.action,
+                        subject: format!("{} {}", row.subject_kind, row.subject_id),
+                        details,
+                    }
+                })
+                .collect();
+            Ok::<_, DbError>(crate::domain::pagination::Page {
+                items,
+                page: page.page,
+                per_page: page.per_page,
+                total,
+            })
+        })
+    })
+    .await
+}

@@ -3,8 +3,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::backend::clock::Clock;
 use crate::backend::crypto::Crypto;
 use crate::backend::db::Db;
+use crate::domain::session::SessionPolicy;
 
 /// Development or production behaviour.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,12 +25,30 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// `From:` of every email, e.g. `Clinic Privacy Portal <privacy@example.org>`.
     pub mail_from: String,
+    /// Idle and absolute limits of signed-in sessions.
+    pub sessions: SessionPolicy,
 }
 
 impl Settings {
     /// `base_url` joined with an absolute path.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base_url, path)
+    }
+
+    /// The origin (`scheme://host[:port]`) the portal is served from.
+    pub fn origin(&self) -> String {
+        crate::domain::security::origin_of(&self.base_url).unwrap_or_else(|| self.base_url.clone())
+    }
+
+    /// Host name used on the right of generated `Message-ID`s.
+    pub fn message_domain(&self) -> String {
+        self.base_url
+            .split("://")
+            .nth(1)
+            .and_then(|rest| rest.split(['/', ':']).next())
+            .filter(|host| !host.is_empty())
+            .unwrap_or("localhost")
+            .to_owned()
     }
 }
 
@@ -38,4 +58,5 @@ pub struct AppState {
     pub db: Db,
     pub settings: Arc<Settings>,
     pub crypto: Crypto,
+    pub clock: Arc<dyn Clock>,
 }

@@ -57,6 +57,52 @@ email_templates!(
     DeliveryCheckHtml = "emails/delivery_check.html"
 );
 
+/// A one-time sign-in link.
+#[derive(Debug, Clone)]
+pub struct LoginLink {
+    pub link: String,
+    pub minutes: i64,
+}
+
+impl LoginLink {
+    fn subject_line(&self) -> String {
+        "Your sign-in link for the Clinic Privacy Portal".to_owned()
+    }
+}
+
+email_templates!(
+    LoginLink,
+    "login_link",
+    LoginLinkText = "emails/login_link.txt",
+    LoginLinkHtml = "emails/login_link.html"
+);
+
+/// An invitation to join a clinic's team.
+#[derive(Debug, Clone)]
+pub struct Invitation {
+    pub clinic_name: String,
+    pub inviter: String,
+    pub role: String,
+    pub link: String,
+    pub days: i64,
+}
+
+impl Invitation {
+    fn subject_line(&self) -> String {
+        format!(
+            "You are invited to {} on the Clinic Privacy Portal",
+            self.clinic_name
+        )
+    }
+}
+
+email_templates!(
+    Invitation,
+    "invitation",
+    InvitationText = "emails/invitation.txt",
+    InvitationHtml = "emails/invitation.html"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,5 +124,39 @@ mod tests {
         );
         assert!(!html.contains("<smtp>"));
         assert!(html.contains("href=\"https://privacy.example.org\""));
+    }
+
+    #[test]
+    fn sign_in_and_invitation_messages_carry_their_links() {
+        let login = LoginLink {
+            link: "https://p.example/auth/link/abc".into(),
+            minutes: 15,
+        };
+        assert!(
+            login
+                .render_text()
+                .expect("text")
+                .contains("https://p.example/auth/link/abc")
+        );
+        assert!(login.render_html().expect("html").contains("15 minutes"));
+        let invite = Invitation {
+            clinic_name: "North <Clinic>".into(),
+            inviter: "Anna".into(),
+            role: "Privacy Officer".into(),
+            link: "https://p.example/invite/xyz".into(),
+            days: 7,
+        };
+        assert_eq!(
+            invite.subject(),
+            "You are invited to North <Clinic> on the Clinic Privacy Portal"
+        );
+        let html = invite.render_html().expect("html");
+        assert!(!html.contains("North <Clinic>"), "escaped in HTML");
+        assert!(
+            invite
+                .render_text()
+                .expect("text")
+                .contains("Privacy Officer")
+        );
     }
 }

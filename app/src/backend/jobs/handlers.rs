@@ -3,16 +3,21 @@
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
+use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde_json::json;
 
+use crate::backend::auth::session_store;
+use crate::backend::clock::Clock;
 use crate::backend::crypto::Crypto;
 use crate::backend::db::schema::email_deliveries;
+use crate::backend::db::schema::login_tokens;
 use crate::backend::db::{Db, DbError};
 use crate::backend::email::transport::{MailError, Mailer};
 use crate::backend::email::{self, OutgoingEmail};
 use crate::backend::jobs::{self, NewJob};
 use crate::backend::models::job::{JobRow, NewEmailDelivery};
+use crate::backend::ratelimit;
 use crate::backend::tenancy::Scope;
 
 /// Everything a job may need.
@@ -22,6 +27,7 @@ pub struct JobContext {
     pub crypto: Crypto,
     pub mailer: Arc<Mailer>,
     pub mail_from: String,
+    pub clock: Arc<dyn Clock>,
 }
 
 /// How a job ended.
@@ -49,12 +55,16 @@ impl From<diesel::result::Error> for JobError {
 
 /// Kind of the job that deletes old finished jobs.
 pub const PURGE_FINISHED_JOBS: &str = "jobs.purge_finished";
+/// Kind of the job that deletes expired sessions, spent sign-in links and old
+/// rate-limit counters.
+pub const PURGE_EXPIRED_AUTH: &str = "auth.purge_expired";
 
 /// Runs `job` and records its outcome. Returns `Ok(true)` when it completed.
 pub async fn run(ctx: &JobContext, job: &JobRow, worker: &str) -> Result<bool, DbError> {
     let outcome = match job.kind.as_str() {
         email::JOB_KIND => return deliver_email(ctx, job, worker).await,
         PURGE_FINISHED_JOBS => purge_finished_jobs(ctx).await,
+        PURGE_EXPIRED_AUTH => purge_expired_auth(ctx).await,
         other => Err(JobError::Permanent(format!("unknown job kind `{other}`"))),
     };
     finish(ctx, job, worker, outcome, None).await
@@ -168,6 +178,26 @@ async fn purge_finished_jobs(ctx: &JobContext) -> Result<(), JobError> {
         })
         .await?;
     tracing::info!(removed, "purged finished jobs");
+    Ok(())
+}
+
+async fn purge_expired_auth(ctx: &JobContext) -> Result<(), JobError> {
+    let sessions = session_store::purge_expired(&ctx.db).await?;
+    let now = ctx.clock.now();
+    let tokens = {
+        let mut conn = ctx.db.conn().await?;
+        diesel::delete(
+            login_tokens::table.filter(
+                login_tokens::expires_at
+                    .lt(now)
+                    .or(login_tokens::used_at.is_not_null()),
+            ),
+        )
+        .execute(&mut conn)
+        .await?
+    };
+    let counters = ratelimit::purge_old(&ctx.db, now).await?;
+    tracing::info!(sessions, tokens, counters, "purged expired sign-in data");
     Ok(())
 }
 

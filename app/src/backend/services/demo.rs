@@ -12,9 +12,9 @@ use crate::backend::models::user::NewUser;
 use crate::backend::services::clinics::{self, CreateClinic, CreateClinicError, NewOwner};
 use crate::backend::services::platform;
 use crate::backend::tenancy::Scope;
-use crate::domain::clinic::{ClinicId, ClinicSlug, CountryCode, DeadlineRule, Jurisdiction};
+use crate::domain::clinic::{ClinicId, ClinicSlug};
+use crate::domain::clinic_profile::ClinicProfileForm;
 use crate::domain::email::EmailAddress;
-use crate::domain::locale::Locale;
 use crate::domain::roles::ClinicRole;
 
 /// Slug of the demo clinic.
@@ -78,23 +78,28 @@ pub async fn seed(db: &Db, ctx: &AuditContext) -> Result<DemoOutcome, DemoError>
         });
     }
 
-    let input = CreateClinic {
-        slug: ClinicSlug::parse(DEMO_SLUG).map_err(|e| DemoError::Invalid(e.to_string()))?,
+    let profile = ClinicProfileForm {
         name: "Lindenhof Family Clinic".into(),
         legal_name: "Lindenhof Family Clinic MVZ GmbH".into(),
-        country: CountryCode::parse("DE").map_err(|e| DemoError::Invalid(e.to_string()))?,
-        jurisdiction: Jurisdiction::EuGdpr,
-        default_locale: Locale::En,
-        deadline: DeadlineRule::CalendarMonth,
-        notice_period_days: 14,
-        contact_email: email("privacy@lindenhof-clinic.example")?,
-        dpo_name: Some("Dr. Miriam Hartmann".into()),
-        dpo_email: Some(email("dpo@lindenhof-clinic.example")?),
-        dpo_phone: Some("+49 30 5550 1842".into()),
+        country: "DE".into(),
+        jurisdiction: "eu_gdpr".into(),
+        default_locale: "en".into(),
+        deadline: "calendar-month".into(),
+        notice_period_days: "14".into(),
+        contact_email: "privacy@lindenhof-clinic.example".into(),
+        dpo_name: "Dr. Miriam Hartmann".into(),
+        dpo_email: "dpo@lindenhof-clinic.example".into(),
+        dpo_phone: "+49 30 5550 1842".into(),
         authority_name: "Berlin Commissioner for Data Protection and Freedom of Information".into(),
-        authority_url: Some("https://www.datenschutz-berlin.de".into()),
-        authority_email: None,
-        allowed_origins: vec!["https://www.lindenhof-clinic.example".into()],
+        authority_url: "https://www.datenschutz-berlin.de".into(),
+        authority_email: String::new(),
+        allowed_origins: "https://www.lindenhof-clinic.example".into(),
+    }
+    .validate()
+    .map_err(|e| DemoError::Invalid(format!("{e:?}")))?;
+    let input = CreateClinic {
+        slug: ClinicSlug::parse(DEMO_SLUG).map_err(|e| DemoError::Invalid(e.to_string()))?,
+        profile,
         owner: Some(NewOwner {
             email: owner_email.clone(),
             display_name: "Anna Weber".into(),

@@ -1,6 +1,9 @@
 //! Use cases. Each does its whole effect in one transaction: the change, its
 //! audit event and any job it causes.
 
+pub mod auth;
 pub mod clinics;
 pub mod demo;
 pub mod platform;
+pub mod sso;
+pub mod team;

@@ -5,10 +5,14 @@ use diesel_async::RunQueryDsl;
 use serde_json::json;
 
 use crate::backend::audit::{self, AuditContext, AuditEntry};
-use crate::backend::db::schema::platform;
+use crate::backend::db::schema::{platform, users};
 use crate::backend::db::{Db, DbError};
 use crate::backend::models::clinic::Platform;
+use crate::backend::models::user::NewUser;
 use crate::backend::tenancy::Scope;
+use crate::domain::email::EmailAddress;
+use crate::domain::roles::PlatformRole;
+use uuid::Uuid;
 
 /// The platform profile, if set up.
 pub async fn get(db: &Db) -> Result<Option<Platform>, DbError> {
@@ -45,6 +49,49 @@ pub async fn ensure(db: &Db, ctx: &AuditContext, profile: Platform) -> Result<bo
                 .await?;
             }
             Ok(inserted == 1)
+        })
+    })
+    .await
+}
+
+/// Makes `email` a platform operator, creating the user when new.
+pub async fn make_operator(
+    db: &Db,
+    ctx: &AuditContext,
+    email: &EmailAddress,
+    name: &str,
+) -> Result<(), DbError> {
+    let ctx = ctx.clone();
+    let email = email.clone();
+    let name = name.to_owned();
+    db.scoped(Scope::System, move |c| {
+        Box::pin(async move {
+            let id: Uuid = diesel::insert_into(users::table)
+                .values(&NewUser {
+                    id: Uuid::now_v7(),
+                    email: email.normalized(),
+                    display_name: name,
+                    platform_role: Some(PlatformRole::Operator.as_str().to_owned()),
+                })
+                .on_conflict(users::email)
+                .do_update()
+                .set(users::platform_role.eq(PlatformRole::Operator.as_str()))
+                .returning(users::id)
+                .get_result(c)
+                .await?;
+            audit::record(
+                c,
+                &ctx,
+                AuditEntry {
+                    clinic_id: None,
+                    action: "operator.granted",
+                    subject_kind: "user",
+                    subject_id: id.to_string(),
+                    details: json!({ "email": email.masked() }),
+                },
+            )
+            .await?;
+            Ok::<_, DbError>(())
         })
     })
     .await
