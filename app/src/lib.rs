@@ -22,9 +22,18 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{ParamSegment, SsrMode, StaticSegment};
 
 use crate::i18n::use_locale;
+use crate::pages::admin::audit::AuditPage;
+use crate::pages::admin::dashboard::DashboardPage;
+use crate::pages::admin::settings::SettingsPage;
+use crate::pages::admin::sso::SsoPage;
+use crate::pages::admin::team::{RemoveMemberPage, TeamPage};
+use crate::pages::auth::{InvitePage, LinkPage, LoginPage, LoginSentPage};
 use crate::pages::clinic::privacy::ClinicPrivacyPage;
 use crate::pages::error::NotFoundPage;
 use crate::pages::home::HomePage;
+use crate::pages::platform::clinics::{ClinicStatusPage, ClinicsPage, NewClinicPage};
+use crate::pages::platform::overview::PlatformOverviewPage;
+use crate::pages::platform::sso::PlatformSsoPage;
 
 /// The HTML document around every page.
 pub fn shell(_options: LeptosOptions) -> impl IntoView {
@@ -61,6 +70,29 @@ pub fn App() -> impl IntoView {
                     view=ClinicPrivacyPage
                     ssr=SsrMode::Async
                 />
+                <Route path=StaticSegment("login") view=LoginPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("login"), StaticSegment("sent")) view=LoginSentPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("auth"), StaticSegment("link"), ParamSegment("token")) view=LinkPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("invite"), ParamSegment("token")) view=InvitePage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("admin"), StaticSegment("c"), ParamSegment("clinic")) view=DashboardPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("admin"), StaticSegment("c"), ParamSegment("clinic"), StaticSegment("team")) view=TeamPage ssr=SsrMode::Async/>
+                <Route
+                    path=(StaticSegment("admin"), StaticSegment("c"), ParamSegment("clinic"), StaticSegment("team"), ParamSegment("member"), StaticSegment("remove"))
+                    view=RemoveMemberPage
+                    ssr=SsrMode::Async
+                />
+                <Route path=(StaticSegment("admin"), StaticSegment("c"), ParamSegment("clinic"), StaticSegment("settings")) view=SettingsPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("admin"), StaticSegment("c"), ParamSegment("clinic"), StaticSegment("sso")) view=SsoPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("admin"), StaticSegment("c"), ParamSegment("clinic"), StaticSegment("audit")) view=AuditPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("admin"), StaticSegment("platform")) view=PlatformOverviewPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("admin"), StaticSegment("platform"), StaticSegment("clinics")) view=ClinicsPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("admin"), StaticSegment("platform"), StaticSegment("clinics"), StaticSegment("new")) view=NewClinicPage ssr=SsrMode::Async/>
+                <Route
+                    path=(StaticSegment("admin"), StaticSegment("platform"), StaticSegment("clinics"), ParamSegment("slug"), StaticSegment("status"))
+                    view=ClinicStatusPage
+                    ssr=SsrMode::Async
+                />
+                <Route path=(StaticSegment("admin"), StaticSegment("platform"), StaticSegment("sso")) view=PlatformSsoPage ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

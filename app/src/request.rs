@@ -99,6 +99,19 @@ pub fn current_path() -> String {
     use_context::<CurrentPath>().map_or_else(|| "/".to_owned(), |p| p.0)
 }
 
+/// Answers the page being rendered with `302 Found` to `location`, whatever
+/// the client accepts (`leptos_axum::redirect` sets the status only for
+/// clients that ask for HTML).
+pub fn redirect_to(location: &str) {
+    if let (Some(response), Ok(value)) = (
+        use_context::<ResponseOptions>(),
+        HeaderValue::from_str(location),
+    ) {
+        response.insert_header(http::header::LOCATION, value);
+        response.set_status(http::StatusCode::FOUND);
+    }
+}
+
 /// Sets the HTTP status of the page being rendered.
 pub fn set_status(status: http::StatusCode) {
     if let Some(response) = use_context::<ResponseOptions>() {

@@ -3,6 +3,7 @@ skip-to-content = Skip to main content
 brand-name = Clinic Privacy Portal
 nav-label = Main
 nav-home = Home
+nav-sign-in = Sign in
 nav-privacy = Privacy notice
 language-label = Language
 footer-tagline = Privacy operations for clinics and the platform that serves them.

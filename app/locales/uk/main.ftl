@@ -3,6 +3,7 @@ skip-to-content = Перейти до основного вмісту
 brand-name = Портал приватності клінік
 nav-label = Головне меню
 nav-home = Головна
+nav-sign-in = Увійти
 nav-privacy = Повідомлення про приватність
 language-label = Мова
 footer-tagline = Робота з приватністю для клінік і платформи, що їх обслуговує.

@@ -1,15 +1,9 @@
 //! Data for public pages (no sign-in).
 
-use leptos::prelude::*;
-
+use super::pages::app_state as state;
 use crate::backend::error::AppError;
 use crate::backend::services::clinics::{self, PublicClinic};
 use crate::backend::services::demo::DEMO_SLUG;
-use crate::backend::state::AppState;
-
-fn state() -> Result<AppState, AppError> {
-    use_context::<AppState>().ok_or_else(|| AppError::Internal("application state missing".into()))
-}
 
 /// The public profile of an active clinic.
 pub async fn clinic(slug: &str) -> Result<Option<PublicClinic>, AppError> {

@@ -24,6 +24,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                 <nav class="main-nav" aria-label=tr("nav-label")>
                     <ul>
                         <li><a href="/" aria-current=home_current>{tr("nav-home")}</a></li>
+                        <li><a href="/login">{tr("nav-sign-in")}</a></li>
                     </ul>
                 </nav>
                 <LanguageSwitcher path=path.clone()/>
@@ -59,8 +60,9 @@ fn LanguageSwitcher(path: String) -> impl IntoView {
     }
 }
 
+/// The page footer with the request id.
 #[component]
-fn Footer() -> impl IntoView {
+pub fn Footer() -> impl IntoView {
     let id = request_id();
     view! {
         <footer class="site-footer">

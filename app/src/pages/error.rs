@@ -66,6 +66,33 @@ fn StatusBody(code: u16, title: String, body: String) -> impl IntoView {
     }
 }
 
+/// What a signed-in page shows when it cannot show its content: a redirect
+/// to sign in, a 404, a 403 or an error, with the right status.
+#[component]
+pub fn PageErrorView(error: crate::api::pages::PageError) -> impl IntoView {
+    use crate::api::guard::{Denied, login_url};
+    use crate::api::pages::PageError;
+    match error {
+        PageError::Denied(Denied::SignIn { next }) => {
+            crate::request::redirect_to(&login_url(&next));
+            view! { <p>"Please sign in to continue."</p> }.into_any()
+        }
+        PageError::Denied(Denied::NotFound) => view! { <NotFoundContent/> }.into_any(),
+        PageError::Denied(Denied::Forbidden) => {
+            view! { <ErrorContent error=AppError::Forbidden/> }.into_any()
+        }
+        PageError::App(message, status) => {
+            set_status(status);
+            let title = if status.is_server_error() {
+                tr("error-title")
+            } else {
+                message.clone()
+            };
+            view! { <StatusContent code=status.as_u16() title body=message/> }.into_any()
+        }
+    }
+}
+
 /// A complete HTML status page for responses that do not come from the Leptos
 /// router (rejections, timeouts, errors of plain handlers). `message` is shown
 /// as is; without it, the status' generic text is used.

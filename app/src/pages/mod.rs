@@ -1,5 +1,8 @@
 //! One module per screen.
 
+pub mod admin;
+pub mod auth;
 pub mod clinic;
 pub mod error;
 pub mod home;
+pub mod platform;

@@ -1,0 +1,238 @@
+//! Data for the signed-in pages. Every loader authorizes first, from the
+//! visitor of the request, and reads only what that visitor may see.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+
+use super::guard::{self, Denied};
+use crate::backend::audit::{self, AuditListItem};
+use crate::backend::auth::visitor::{ClinicAccess, SignedInUser};
+use crate::backend::db::DbError;
+use crate::backend::error::AppError;
+use crate::backend::services::clinics::{self, ClinicListItem};
+use crate::backend::services::sso::{self, ConnectionOwner, ConnectionView};
+use crate::backend::services::team::{self, InvitationDetails, InvitationView, MemberView};
+use crate::backend::state::AppState;
+use crate::domain::clinic_profile::ClinicProfileForm;
+use crate::domain::pagination::{Page, PageRequest};
+use crate::domain::permissions::{ClinicPermission, PlatformPermission};
+use crate::request::current_path;
+
+/// Why a page cannot show its content.
+#[derive(Clone, Debug)]
+pub enum PageError {
+    Denied(Denied),
+    App(String, http::StatusCode),
+}
+
+impl From<Denied> for PageError {
+    fn from(denied: Denied) -> Self {
+        Self::Denied(denied)
+    }
+}
+
+impl From<AppError> for PageError {
+    fn from(error: AppError) -> Self {
+        let status = error.status();
+        let message = match error {
+            AppError::Internal(detail) => {
+                tracing::error!(%detail, "page failed");
+                "Something went wrong on our side.".to_owned()
+            }
+            other => other.to_string(),
+        };
+        Self::App(message, status)
+    }
+}
+
+impl From<DbError> for PageError {
+    fn from(error: DbError) -> Self {
+        AppError::from(error).into()
+    }
+}
+
+/// The application state of the request.
+pub fn app_state() -> Result<AppState, AppError> {
+    use_context::<AppState>().ok_or_else(|| AppError::Internal("application state missing".into()))
+}
+
+/// The query parameter `name` of the current request.
+pub fn query(name: &str) -> Option<String> {
+    use_query_map().read_untracked().get(name)
+}
+
+/// The signed-in member of clinic `slug` with `permission`.
+pub fn clinic_member(
+    slug: &str,
+    permission: ClinicPermission,
+) -> Result<(SignedInUser, ClinicAccess), PageError> {
+    Ok(guard::clinic(
+        &guard::visitor(),
+        &current_path(),
+        slug,
+        permission,
+    )?)
+}
+
+/// What the dashboard shows.
+#[derive(Clone, Debug)]
+pub struct Dashboard {
+    pub access: ClinicAccess,
+    pub deadline: String,
+    pub notice_period_days: i32,
+    pub members: usize,
+    pub open_invitations: usize,
+    pub sso: Option<ConnectionView>,
+    pub recent: Vec<AuditListItem>,
+}
+
+/// The clinic's dashboard.
+pub async fn dashboard(slug: &str) -> Result<Dashboard, PageError> {
+    let (_, access) = clinic_member(slug, ClinicPermission::View)?;
+    let state = app_state()?;
+    let clinic = clinics::get(&state.db, access.clinic_id)
+        .await?
+        .ok_or(Denied::NotFound)?;
+    let profile = clinic.profile()?;
+    let (members, invitations) = team::overview(&state, access.clinic_id).await?;
+    let sso = sso::get(&state, ConnectionOwner::Clinic(access.clinic_id)).await?;
+    let recent = audit::list_for_clinic(
+        &state.db,
+        access.clinic_id,
+        PageRequest {
+            page: 1,
+            per_page: 8,
+        },
+    )
+    .await?;
+    Ok(Dashboard {
+        deadline: profile.deadline.to_string(),
+        notice_period_days: clinic.notice_period_days,
+        members: members.len(),
+        open_invitations: invitations.iter().filter(|i| !i.expired).count(),
+        sso,
+        recent: recent.items,
+        access,
+    })
+}
+
+/// What the team page shows.
+#[derive(Clone, Debug)]
+pub struct Team {
+    pub user: SignedInUser,
+    pub access: ClinicAccess,
+    pub members: Vec<MemberView>,
+    pub invitations: Vec<InvitationView>,
+}
+
+/// The clinic's team.
+pub async fn team(slug: &str) -> Result<Team, PageError> {
+    let (user, access) = clinic_member(slug, ClinicPermission::View)?;
+    let state = app_state()?;
+    let (members, invitations) = team::overview(&state, access.clinic_id).await?;
+    Ok(Team {
+        user,
+        access,
+        members,
+        invitations,
+    })
+}
+
+/// The clinic's profile for its settings form.
+pub async fn settings(slug: &str) -> Result<(ClinicAccess, ClinicProfileForm), PageError> {
+    let (_, access) = clinic_member(slug, ClinicPermission::ManageSettings)?;
+    let state = app_state()?;
+    let clinic = clinics::get(&state.db, access.clinic_id)
+        .await?
+        .ok_or(Denied::NotFound)?;
+    Ok((access, ClinicProfileForm::from_profile(&clinic.profile()?)))
+}
+
+/// The clinic's SSO connection.
+pub async fn clinic_sso(slug: &str) -> Result<(ClinicAccess, Option<ConnectionView>), PageError> {
+    let (_, access) = clinic_member(slug, ClinicPermission::ManageSso)?;
+    let state = app_state()?;
+    let connection = sso::get(&state, ConnectionOwner::Clinic(access.clinic_id)).await?;
+    Ok((access, connection))
+}
+
+/// A page of the clinic's audit log.
+pub async fn audit_log(slug: &str) -> Result<(ClinicAccess, Page<AuditListItem>), PageError> {
+    let (_, access) = clinic_member(slug, ClinicPermission::View)?;
+    let state = app_state()?;
+    let page = PageRequest::from_query(query("page").as_deref());
+    let events = audit::list_for_clinic(&state.db, access.clinic_id, page).await?;
+    Ok((access, events))
+}
+
+/// The signed-in operator.
+pub fn operator(permission: PlatformPermission) -> Result<SignedInUser, PageError> {
+    Ok(guard::platform(
+        &guard::visitor(),
+        &current_path(),
+        permission,
+    )?)
+}
+
+/// A page of clinics for the operator, filtered by `?q=`.
+pub async fn platform_clinics() -> Result<(String, Page<ClinicListItem>), PageError> {
+    operator(PlatformPermission::ManageClinics)?;
+    let state = app_state()?;
+    let search = query("q")
+        .unwrap_or_default()
+        .chars()
+        .take(100)
+        .collect::<String>();
+    let page = PageRequest::from_query(query("page").as_deref());
+    Ok((
+        search.clone(),
+        clinics::list_page(&state.db, &search, page).await?,
+    ))
+}
+
+/// A clinic's list entry for the operator's confirmation pages.
+pub async fn platform_clinic(slug: &str) -> Result<ClinicListItem, PageError> {
+    operator(PlatformPermission::ManageClinics)?;
+    let state = app_state()?;
+    let id = clinics::id_by_slug(&state.db, slug)
+        .await?
+        .ok_or(Denied::NotFound)?;
+    let clinic = clinics::get(&state.db, id).await?.ok_or(Denied::NotFound)?;
+    Ok(ClinicListItem {
+        id,
+        slug: clinic.slug,
+        name: clinic.name,
+        country: clinic.country,
+        status: clinic
+            .status
+            .parse()
+            .unwrap_or(crate::domain::clinic::ClinicStatus::Active),
+        members: 0,
+        created_at: clinic.created_at,
+    })
+}
+
+/// The platform's SSO connection.
+pub async fn platform_sso() -> Result<Option<ConnectionView>, PageError> {
+    operator(PlatformPermission::ManagePlatformSso)?;
+    let state = app_state()?;
+    Ok(sso::get(&state, ConnectionOwner::Platform).await?)
+}
+
+/// The invitation behind an emailed link.
+pub async fn invitation(token: &str) -> Result<Option<InvitationDetails>, PageError> {
+    let state = app_state()?;
+    Ok(team::find_invitation(&state, token).await?)
+}
+
+/// Whether the email domain of an invitation signs in with SSO.
+pub async fn invitation_uses_sso(email: &str) -> bool {
+    let Ok(state) = app_state() else { return false };
+    let Ok(email) = crate::domain::email::EmailAddress::parse(email) else {
+        return false;
+    };
+    matches!(
+        crate::backend::services::auth::route_for(&state, &email).await,
+        Ok(crate::backend::services::auth::LoginRoute::Sso { .. })
+    )
+}
