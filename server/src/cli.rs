@@ -8,14 +8,12 @@ use app::backend::audit::{self, AuditContext};
 use app::backend::email::templates::DeliveryCheck;
 use app::backend::email::{self, compose};
 use app::backend::services::clinics::{self, CreateClinic, CreateClinicError, NewOwner};
-use app::backend::services::{demo, platform};
+use app::backend::services::{auth, demo, platform};
 use app::backend::tenancy::Scope;
-use app::domain::clinic::{
-    ClinicSlug, CountryCode, DeadlineRule, Jurisdiction, parse_origin, parse_web_url,
-};
+use app::domain::clinic::ClinicSlug;
+use app::domain::clinic_profile::ClinicProfileForm;
 use app::domain::email::EmailAddress;
-use app::domain::locale::Locale;
-use app::domain::text::{clean_optional_text, clean_text};
+use app::domain::text::clean_text;
 use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
@@ -54,6 +52,19 @@ pub enum Command {
     SendTestEmail {
         /// Recipient address.
         email: String,
+    },
+    /// Print a one-time sign-in link (15 minutes) for an existing user.
+    LoginLink {
+        /// The user's email address.
+        email: String,
+    },
+    /// Make EMAIL a platform operator (created if new).
+    CreateOperator {
+        /// The operator's email address.
+        email: String,
+        /// Display name (defaults to the address).
+        #[arg(long)]
+        name: Option<String>,
     },
 }
 
@@ -120,135 +131,66 @@ pub struct CreateClinicArgs {
 }
 
 impl CreateClinicArgs {
-    /// Validates every argument, collecting all problems.
+    /// Validates every argument, collecting all problems as `--flag: message`.
     pub fn validate(&self) -> Result<CreateClinic, Vec<String>> {
-        let mut errors = Vec::new();
-        let mut check = |flag: &str, problem: Option<String>| {
-            if let Some(problem) = problem {
-                errors.push(format!("--{flag}: {problem}"));
-            }
+        let form = ClinicProfileForm {
+            name: self.name.clone(),
+            legal_name: self.legal_name.clone().unwrap_or_default(),
+            country: self.country.clone(),
+            jurisdiction: self.jurisdiction.clone(),
+            default_locale: self.locale.clone(),
+            deadline: self.deadline.clone(),
+            notice_period_days: self.notice_days.to_string(),
+            contact_email: self.contact_email.clone(),
+            dpo_name: self.dpo_name.clone().unwrap_or_default(),
+            dpo_email: self.dpo_email.clone().unwrap_or_default(),
+            dpo_phone: self.dpo_phone.clone().unwrap_or_default(),
+            authority_name: self.authority_name.clone(),
+            authority_url: self.authority_url.clone().unwrap_or_default(),
+            authority_email: self.authority_email.clone().unwrap_or_default(),
+            allowed_origins: self.origins.join("\n"),
         };
-        let optional_email = |value: &Option<String>| match value.as_deref().map(str::trim) {
-            None | Some("") => Ok(None),
-            Some(v) => EmailAddress::parse(v).map(Some),
-        };
-        let slug = ClinicSlug::parse(&self.slug);
-        check("slug", slug.as_ref().err().map(ToString::to_string));
-        let name = clean_text(&self.name, 200, false);
-        check("name", name.as_ref().err().map(ToString::to_string));
-        let legal_name = clean_text(self.legal_name.as_deref().unwrap_or(&self.name), 200, false);
-        check(
-            "legal-name",
-            legal_name.as_ref().err().map(ToString::to_string),
-        );
-        let country = CountryCode::parse(&self.country);
-        check("country", country.as_ref().err().map(ToString::to_string));
-        let jurisdiction = self.jurisdiction.parse::<Jurisdiction>();
-        check(
-            "jurisdiction",
-            jurisdiction.as_ref().err().map(ToString::to_string),
-        );
-        let deadline = DeadlineRule::parse(&self.deadline);
-        check("deadline", deadline.as_ref().err().map(ToString::to_string));
-        check(
-            "notice-days",
-            (self.notice_days > 365).then(|| "must be from 0 to 365".to_owned()),
-        );
-        let contact = EmailAddress::parse(&self.contact_email);
-        check(
-            "contact-email",
-            contact.as_ref().err().map(ToString::to_string),
-        );
-        let authority_name = clean_text(&self.authority_name, 300, false);
-        check(
-            "authority-name",
-            authority_name.as_ref().err().map(ToString::to_string),
-        );
-        let authority_url = self.authority_url.as_deref().map(parse_web_url).transpose();
-        check(
-            "authority-url",
-            authority_url.as_ref().err().map(ToString::to_string),
-        );
-        let authority_email = optional_email(&self.authority_email);
-        check(
-            "authority-email",
-            authority_email.as_ref().err().map(ToString::to_string),
-        );
-        let dpo_name = clean_optional_text(self.dpo_name.as_deref().unwrap_or(""), 200, false);
-        check("dpo-name", dpo_name.as_ref().err().map(ToString::to_string));
-        let dpo_email = optional_email(&self.dpo_email);
-        check(
-            "dpo-email",
-            dpo_email.as_ref().err().map(ToString::to_string),
-        );
-        let dpo_phone = clean_optional_text(self.dpo_phone.as_deref().unwrap_or(""), 40, false);
-        check(
-            "dpo-phone",
-            dpo_phone.as_ref().err().map(ToString::to_string),
-        );
-        let origins: Result<Vec<String>, _> =
-            self.origins.iter().map(|o| parse_origin(o)).collect();
-        check("origin", origins.as_ref().err().map(ToString::to_string));
-        let locale = Locale::from_tag(&self.locale);
-        check(
-            "locale",
-            locale.is_none().then(|| "must be en or uk".to_owned()),
-        );
-        let owner_email = optional_email(&self.owner_email);
-        check(
-            "owner-email",
-            owner_email.as_ref().err().map(ToString::to_string),
-        );
-        let owner_name = owner_email
-            .as_ref()
-            .ok()
-            .and_then(Option::as_ref)
-            .map(|email| {
-                clean_text(
-                    self.owner_name.as_deref().unwrap_or(email.as_str()),
-                    200,
-                    false,
-                )
-            });
-        check(
-            "owner-name",
-            owner_name
-                .as_ref()
-                .and_then(|n| n.as_ref().err())
-                .map(ToString::to_string),
-        );
-        if !errors.is_empty() {
-            return Err(errors);
-        }
-        let build = || -> Option<CreateClinic> {
-            let owner = match (owner_email.ok()?, owner_name) {
-                (Some(email), Some(name)) => Some(NewOwner {
-                    email,
-                    display_name: name.ok()?,
+        let profile = form.validate();
+        let mut errors = profile.as_ref().err().cloned().unwrap_or_default();
+        let slug = errors.check("slug", "Slug", ClinicSlug::parse(&self.slug));
+        let owner = match self
+            .owner_email
+            .as_deref()
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        {
+            None => Some(None),
+            Some(email) => errors
+                .check("owner_email", "Owner email", EmailAddress::parse(email))
+                .and_then(|email| {
+                    let name = self.owner_name.clone().unwrap_or_else(|| email.to_string());
+                    errors
+                        .check("owner_name", "Owner name", clean_text(&name, 200, false))
+                        .map(|display_name| {
+                            Some(NewOwner {
+                                email,
+                                display_name,
+                            })
+                        })
                 }),
-                _ => None,
-            };
-            Some(CreateClinic {
-                slug: slug.ok()?,
-                name: name.ok()?,
-                legal_name: legal_name.ok()?,
-                country: country.ok()?,
-                jurisdiction: jurisdiction.ok()?,
-                default_locale: locale?,
-                deadline: deadline.ok()?,
-                notice_period_days: self.notice_days,
-                contact_email: contact.ok()?,
-                dpo_name: dpo_name.ok()?,
-                dpo_email: dpo_email.ok()?,
-                dpo_phone: dpo_phone.ok()?,
-                authority_name: authority_name.ok()?,
-                authority_url: authority_url.ok()?,
-                authority_email: authority_email.ok()?,
-                allowed_origins: origins.ok()?,
-                owner,
-            })
         };
-        build().ok_or_else(|| vec!["invalid arguments".to_owned()])
+        let flag = |field: &str| match field {
+            "default_locale" => "locale".to_owned(),
+            "notice_period_days" => "notice-days".to_owned(),
+            "allowed_origins" => "origin".to_owned(),
+            other => other.replace('_', "-"),
+        };
+        match (profile, slug, owner) {
+            (Ok(profile), Some(slug), Some(owner)) if errors.is_empty() => Ok(CreateClinic {
+                slug,
+                profile,
+                owner,
+            }),
+            _ => Err(errors
+                .iter()
+                .map(|(field, message)| format!("--{}: {message}", flag(field)))
+                .collect()),
+        }
     }
 }
 
@@ -288,6 +230,10 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
             command: AuditCommand::Verify,
         } => audit_verify(config).await,
         Command::SendTestEmail { email } => send_test_email(config, &email).await,
+        Command::LoginLink { email } => login_link(config, &email).await,
+        Command::CreateOperator { email, name } => {
+            create_operator(config, &email, name.as_deref()).await
+        }
     }
 }
 
@@ -307,7 +253,17 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
             "Demo clinic: {} at {base}/c/{}/privacy",
             clinic.name, clinic.slug
         );
-        println!("Demo owner: {}", demo::DEMO_OWNER_EMAIL);
+        if seed_demo {
+            let owner = EmailAddress::parse(demo::DEMO_OWNER_EMAIL)?;
+            if let Some(link) = auth::create_link(app.state(), &owner).await? {
+                println!("Sign in as the demo owner ({owner}), once within 15 minutes: {link}");
+            }
+        } else {
+            println!(
+                "Sign in at {base}/login, or print a link: privacy-portal login-link {}",
+                demo::DEMO_OWNER_EMAIL
+            );
+        }
     }
     println!("Press Ctrl-C to stop.");
     let shutdown = CancellationToken::new();
@@ -479,6 +435,63 @@ async fn send_test_email(config: Config, address: &str) -> anyhow::Result<ExitCo
     }
 }
 
+async fn login_link(config: Config, address: &str) -> anyhow::Result<ExitCode> {
+    let email = match EmailAddress::parse(address) {
+        Ok(email) => email,
+        Err(e) => {
+            eprintln!("error: EMAIL {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let database = Database::connect(&config).await?;
+    let base_url = config
+        .base_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.bind));
+    let state = startup::app_state(&config, database.db.clone(), base_url)?;
+    let link = auth::create_link(&state, &email).await;
+    database.shutdown();
+    match link? {
+        Some(link) => {
+            println!("{link}");
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            eprintln!("error: no active user has the address {email}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+async fn create_operator(
+    config: Config,
+    address: &str,
+    name: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let email = match EmailAddress::parse(address) {
+        Ok(email) => email,
+        Err(e) => {
+            eprintln!("error: EMAIL {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let name = match clean_text(name.unwrap_or(email.as_str()), 200, false) {
+        Ok(name) => name,
+        Err(e) => {
+            eprintln!("error: --name {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let database = Database::connect(&config).await?;
+    let result = platform::make_operator(&database.db, &AuditContext::cli(), &email, &name).await;
+    database.shutdown();
+    result?;
+    println!(
+        "{email} is a platform operator. Print a sign-in link with: privacy-portal login-link {email}"
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Polls a job until it is done or failed (or has a recorded error), or the
 /// timeout passes.
 async fn wait_for_job(
@@ -550,15 +563,18 @@ mod tests {
         .validate()
         .expect("valid");
         assert_eq!(clinic.slug.as_str(), "north");
-        assert_eq!(clinic.country.as_str(), "DE");
-        assert_eq!(clinic.deadline, DeadlineRule::Days(30));
-        assert_eq!(clinic.legal_name, "North Clinic");
+        assert_eq!(clinic.profile.country.as_str(), "DE");
+        assert_eq!(
+            clinic.profile.deadline,
+            app::domain::clinic::DeadlineRule::Days(30)
+        );
+        assert_eq!(clinic.profile.legal_name, "North Clinic");
         assert_eq!(
             clinic.owner.expect("owner").email.as_str(),
             "Owner@north.example"
         );
         assert_eq!(
-            clinic.allowed_origins,
+            clinic.profile.allowed_origins,
             vec!["https://north.example".to_owned()]
         );
     }

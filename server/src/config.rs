@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use app::backend::crypto::MasterKey;
 use app::backend::state::Environment;
+use app::domain::session::SessionPolicy;
 use secrecy::{ExposeSecret, SecretString};
 
 /// A configuration problem, naming the variable.
@@ -49,6 +50,8 @@ pub struct Config {
     pub worker_concurrency: usize,
     /// Maximum pooled database connections of this process.
     pub db_pool_size: usize,
+    /// Idle and absolute limits of signed-in sessions.
+    pub sessions: SessionPolicy,
 }
 
 impl Config {
@@ -160,6 +163,12 @@ impl Config {
 
         let worker_concurrency = parse_count(&get, "PORTAL_WORKER_CONCURRENCY", 4, 1..=64)?;
         let db_pool_size = parse_count(&get, "PORTAL_DB_POOL_SIZE", 16, 2..=256)?;
+        let idle_minutes = parse_count(&get, "PORTAL_SESSION_IDLE_MINUTES", 30, 5..=1440)?;
+        let max_hours = parse_count(&get, "PORTAL_SESSION_MAX_HOURS", 12, 1..=168)?;
+        let sessions = SessionPolicy {
+            idle: chrono::Duration::minutes(i64::try_from(idle_minutes).unwrap_or(30)),
+            absolute: chrono::Duration::hours(i64::try_from(max_hours).unwrap_or(12)),
+        };
 
         Ok(Self {
             database_url,
@@ -173,6 +182,7 @@ impl Config {
             mail_from,
             worker_concurrency,
             db_pool_size,
+            sessions,
         })
     }
 

@@ -1,6 +1,7 @@
 //! The `privacy-portal` binary's library: configuration, the managed
 //! Postgres cluster, HTTP wiring, the job worker and the CLI commands.
 
+pub mod auth_layer;
 pub mod cli;
 pub mod config;
 pub mod middleware;

@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use app::api::ErrorMessage;
 use app::domain::locale::{self, Locale};
 use app::pages::error::render_status_document;
 use axum::body::Body;
@@ -15,11 +16,6 @@ use tracing::Instrument as _;
 
 /// Header carrying the request id, set on the request and echoed on the response.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-/// A message for the error page, attached by handlers that return an error
-/// response without a body of their own.
-#[derive(Clone, Debug)]
-pub struct ErrorMessage(pub String);
 
 /// Security settings that depend on the environment.
 #[derive(Clone, Copy, Debug)]

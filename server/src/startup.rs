@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use app::backend::clock::{Clock, SystemClock};
 use app::backend::crypto::Crypto;
 use app::backend::db::{Db, PoolOptions};
 use app::backend::email::transport::Mailer;
@@ -85,6 +86,16 @@ pub fn mailer(config: &Config) -> anyhow::Result<Mailer> {
 
 /// Application settings and secrets derived from the configuration.
 pub fn app_state(config: &Config, db: Db, base_url: String) -> anyhow::Result<AppState> {
+    app_state_with_clock(config, db, base_url, Arc::new(SystemClock))
+}
+
+/// [`app_state`] with a given clock (tests move time).
+pub fn app_state_with_clock(
+    config: &Config,
+    db: Db,
+    base_url: String,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<AppState> {
     let key = config.load_master_key()?;
     Ok(AppState {
         db,
@@ -93,8 +104,10 @@ pub fn app_state(config: &Config, db: Db, base_url: String) -> anyhow::Result<Ap
             environment: config.environment,
             data_dir: config.data_dir.clone(),
             mail_from: config.mail_from.clone(),
+            sessions: config.sessions,
         }),
         crypto: Crypto::new(&key),
+        clock,
     })
 }
 
@@ -105,6 +118,7 @@ pub fn job_context(config: &Config, state: &AppState) -> anyhow::Result<JobConte
         crypto: state.crypto.clone(),
         mailer: Arc::new(mailer(config)?),
         mail_from: config.mail_from.clone(),
+        clock: state.clock.clone(),
     })
 }
 
@@ -119,6 +133,15 @@ pub struct Application {
 impl Application {
     /// Binds the listener and builds the state on an already connected database.
     pub async fn build(config: Config, db: Db) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, db, Arc::new(SystemClock)).await
+    }
+
+    /// [`Application::build`] with a given clock.
+    pub async fn build_with_clock(
+        config: Config,
+        db: Db,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(config.bind)
             .await
             .with_context(|| format!("PORTAL_BIND: cannot listen on {}", config.bind))?;
@@ -127,7 +150,7 @@ impl Application {
             .base_url
             .clone()
             .unwrap_or_else(|| format!("http://{address}"));
-        let state = app_state(&config, db, base_url)?;
+        let state = app_state_with_clock(&config, db, base_url, clock)?;
         Ok(Self {
             listener,
             state,

@@ -17,7 +17,23 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
+use crate::auth_layer::{self, OriginPolicy};
 use crate::middleware::{self, SecurityOptions};
+
+/// Adds the form handlers of `app::api` (POST routes beside the pages).
+trait MergeFormRoutes {
+    fn merge_form_routes(self, state: AppState) -> Self;
+}
+
+impl MergeFormRoutes for Router<ServerState> {
+    fn merge_form_routes(self, state: AppState) -> Self {
+        app::api::routes()
+            .into_iter()
+            .fold(self, |router, (path, handlers)| {
+                router.route(path, handlers.with_state(state.clone()))
+            })
+    }
+}
 
 /// State shared by all routes.
 #[derive(Clone)]
@@ -49,6 +65,14 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub fn router(state: ServerState, security: SecurityOptions) -> Router {
     let secure_cookies = security.hsts;
     let app_state = state.app.clone();
+    let origin_policy = OriginPolicy {
+        allowed: std::sync::Arc::new(vec![app_state.settings.origin()]),
+        accept_host: app_state.settings.environment
+            == app::backend::state::Environment::Development,
+    };
+    let sessions = auth_layer::session_layer(&app_state);
+    let forms = app_state.clone();
+    let visitors = app_state.clone();
     let context = move || {
         provide_context(app_state.clone());
         app::request::provide_request_context(secure_cookies);
@@ -71,13 +95,24 @@ pub fn router(state: ServerState, security: SecurityOptions) -> Router {
             let options = state.leptos.clone();
             move || app::shell(options.clone())
         })
+        .merge_form_routes(forms)
         .fallback(move |request: axum::extract::Request| {
             let not_found = not_found.clone();
             async move { not_found(request).await }
         })
         .with_state(state)
-        // Listed from the innermost layer out: limits and panics first, then
-        // the layers that shape every response, whatever produced it.
+        // Listed from the innermost layer out: origin check, visitor and
+        // session next to the handlers; limits and panics; then the layers
+        // that shape every response, whatever produced it.
+        .layer(axum::middleware::from_fn_with_state(
+            origin_policy,
+            auth_layer::check_origin,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            visitors,
+            auth_layer::load_visitor,
+        ))
+        .layer(sessions)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(
