@@ -7,11 +7,15 @@
     reason = "each test module uses a different part of the harness"
 )]
 
+pub mod oidc;
 pub mod smtp;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use app::backend::clock::ManualClock;
 use app::backend::db::{Db, PoolOptions};
 use app::backend::state::AppState;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
@@ -283,6 +287,8 @@ pub struct TestApp {
     pub address: String,
     pub db: Db,
     pub state: AppState,
+    /// The app's clock; tests move it to cross expiries.
+    pub clock: Arc<ManualClock>,
     pub client: reqwest::Client,
     pub data_dir: tempfile::TempDir,
     pub test_db: TestDb,
@@ -301,7 +307,8 @@ pub async fn spawn_app_with(extra: &[(&str, String)]) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let config = test_config(&test_db, data_dir.path(), extra);
     let database = Database::connect(&config).await.expect("database connects");
-    let app = Application::build(config, database.db.clone())
+    let clock = ManualClock::new();
+    let app = Application::build_with_clock(config, database.db.clone(), clock.clone())
         .await
         .expect("app builds");
     let address = format!("http://{}", app.address());
@@ -317,6 +324,7 @@ pub async fn spawn_app_with(extra: &[(&str, String)]) -> TestApp {
         address,
         db: database.db,
         state,
+        clock,
         client,
         data_dir,
         test_db,
@@ -340,6 +348,53 @@ impl TestApp {
             .expect("request")
     }
 
+    /// The form token of this client's session, read from a form on `page`.
+    pub async fn csrf_on(&self, page: &str) -> String {
+        let html = self.get(page).await.text().await.expect("body");
+        csrf_in(&html).unwrap_or_else(|| panic!("no form token on {page}"))
+    }
+
+    /// POSTs `fields` as a browser would from this site: same `Origin`, with
+    /// the form token of the session.
+    pub async fn post_form(
+        &self,
+        path: &str,
+        csrf: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut form: Vec<(&str, &str)> = vec![("csrf", csrf)];
+        form.extend_from_slice(fields);
+        self.client
+            .post(self.url(path))
+            .header("origin", &self.address)
+            .form(&form)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Signs this client in as `email` through a one-time link.
+    pub async fn sign_in(&self, email: &str) {
+        let email = app::domain::email::EmailAddress::parse(email).expect("address");
+        let link = app::backend::services::auth::create_link(&self.state, &email)
+            .await
+            .expect("link")
+            .expect("an active user");
+        let path = link.trim_start_matches(&self.address).to_owned();
+        let csrf = self.csrf_on(&path).await;
+        let response = self.post_form(&path, &csrf, &[]).await;
+        assert_eq!(response.status(), 303, "signing in as {email}");
+    }
+
+    /// A second client on the same app, with its own cookies.
+    pub fn new_client() -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_store(true)
+            .build()
+            .expect("http client")
+    }
+
     /// Stops the server and its worker and waits for both.
     pub async fn stop(mut self) {
         self.shutdown.cancel();
@@ -353,6 +408,24 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
+}
+
+/// The value of the hidden `csrf` field in `html`.
+pub fn csrf_in(html: &str) -> Option<String> {
+    let at = html.find(r#"name="csrf""#)?;
+    let rest = &html[at..];
+    let value = rest.split(r#"value=""#).nth(1)?;
+    Some(value.split('"').next()?.to_owned())
+}
+
+/// The `Location` header of a redirect.
+pub fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// Polls `check` every 50 ms until it returns true or `timeout` passes.

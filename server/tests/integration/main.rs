@@ -6,9 +6,14 @@ mod common;
 
 mod audit;
 mod cli;
+mod cross_tenant;
 mod health;
 mod jobs;
 mod managed_postgres;
 mod migrations;
 mod pages;
+mod platform;
+mod sign_in;
+mod sso;
+mod team;
 mod tenancy;

@@ -286,6 +286,7 @@ async fn wrong_methods_get_405_with_a_page_or_json_for_api_clients() {
     let response = app
         .client
         .post(app.url("/healthz"))
+        .header("origin", &app.address)
         .send()
         .await
         .expect("request");
@@ -301,6 +302,7 @@ async fn wrong_methods_get_405_with_a_page_or_json_for_api_clients() {
     let response = app
         .client
         .post(app.url("/readyz"))
+        .header("origin", &app.address)
         .header("accept", "application/json")
         .send()
         .await

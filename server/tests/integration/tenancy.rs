@@ -5,9 +5,9 @@ use app::backend::db::{Conn, Db, DbError};
 use app::backend::jobs::{self, NewJob};
 use app::backend::services::clinics::{self, CreateClinic, NewOwner};
 use app::backend::tenancy::Scope;
-use app::domain::clinic::{ClinicId, ClinicSlug, CountryCode, DeadlineRule, Jurisdiction};
+use app::domain::clinic::{ClinicId, ClinicSlug};
+use app::domain::clinic_profile::ClinicProfileForm;
 use app::domain::email::EmailAddress;
-use app::domain::locale::Locale;
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Bool, Text};
 use diesel_async::RunQueryDsl;
@@ -58,23 +58,23 @@ async fn count(conn: &mut Conn, sql: String) -> i64 {
 }
 
 pub fn clinic_input(slug: &str, owner: &str) -> CreateClinic {
-    CreateClinic {
-        slug: ClinicSlug::parse(slug).expect("slug"),
+    let profile = ClinicProfileForm {
         name: format!("Clinic {slug}"),
         legal_name: format!("Clinic {slug} Ltd"),
-        country: CountryCode::parse("DE").expect("country"),
-        jurisdiction: Jurisdiction::EuGdpr,
-        default_locale: Locale::En,
-        deadline: DeadlineRule::Days(30),
-        notice_period_days: 30,
-        contact_email: EmailAddress::parse(&format!("privacy@{slug}.example")).expect("email"),
-        dpo_name: None,
-        dpo_email: None,
-        dpo_phone: None,
+        country: "DE".into(),
+        jurisdiction: "eu_gdpr".into(),
+        default_locale: "en".into(),
+        deadline: "30".into(),
+        notice_period_days: "30".into(),
+        contact_email: format!("privacy@{slug}.example"),
         authority_name: "Data Protection Authority".into(),
-        authority_url: None,
-        authority_email: None,
-        allowed_origins: vec![],
+        ..ClinicProfileForm::default()
+    }
+    .validate()
+    .expect("valid profile");
+    CreateClinic {
+        slug: ClinicSlug::parse(slug).expect("slug"),
+        profile,
         owner: Some(NewOwner {
             email: EmailAddress::parse(owner).expect("email"),
             display_name: "Owner".into(),
@@ -97,13 +97,33 @@ async fn two_clinics(db: &Db) -> (ClinicId, ClinicId) {
                 let mut job = NewJob::now("email.send", serde_json::json!({}));
                 job.clinic_id = Some(clinic);
                 let job_id = jobs::enqueue(c, job).await?.expect("new job");
-                diesel::sql_query(format!(
-                    "INSERT INTO email_deliveries (clinic_id, job_id, message_id, template, recipient, status) \
-                     VALUES ('{}', {job_id}, '<m@test>', 'delivery_check', 'p@example.org', 'sent')",
-                    clinic.0
-                ))
-                .execute(c)
-                .await?;
+                let id = clinic.0;
+                let connection = uuid::Uuid::new_v4();
+                for sql in [
+                    format!(
+                        "INSERT INTO email_deliveries (clinic_id, job_id, message_id, template, recipient, status) \
+                         VALUES ('{id}', {job_id}, '<m@test>', 'delivery_check', 'p@example.org', 'sent')"
+                    ),
+                    format!(
+                        "INSERT INTO sso_connections (id, clinic_id, display_name, issuer_url, client_id, \
+                         client_secret_sealed, membership_mode) VALUES ('{connection}', '{id}', 'IdP', \
+                         'https://idp.example', 'portal', '\\x00', 'invitation')"
+                    ),
+                    format!(
+                        "INSERT INTO sso_domains (domain, connection_id, clinic_id) \
+                         VALUES ('{}.example', '{connection}', '{id}')",
+                        connection.simple()
+                    ),
+                    format!(
+                        "INSERT INTO invitations (id, clinic_id, email, role, token_hash, expires_at) \
+                         VALUES ('{}', '{id}', 'new@example.org', 'viewer', '\\x{}{}', now() + interval '7 days')",
+                        uuid::Uuid::new_v4(),
+                        uuid::Uuid::new_v4().simple(),
+                        uuid::Uuid::new_v4().simple()
+                    ),
+                ] {
+                    diesel::sql_query(sql).execute(c).await?;
+                }
                 Ok::<_, DbError>(())
             })
         })

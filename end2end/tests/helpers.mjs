@@ -1,0 +1,46 @@
+// Shared steps of the end-to-end tests.
+import AxeBuilder from '@axe-core/playwright';
+import { expect } from '@playwright/test';
+import { ports } from '../playwright.config.mjs';
+
+const mailApi = `http://127.0.0.1:${ports.smtpApi}/messages`;
+
+/** Fails on serious or critical accessibility violations of the current page. */
+export async function expectAccessible(page) {
+  const results = await new AxeBuilder({ page }).analyze();
+  const serious = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  expect(serious.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`)).toEqual([]);
+}
+
+/** The newest email to `to` whose text matches `pattern`, waiting for it. */
+export async function waitForMail(to, pattern, timeout = 20_000) {
+  const deadline = Date.now() + timeout;
+  while (Date.now() < deadline) {
+    const messages = await (await fetch(mailApi)).json();
+    const found = messages.filter((m) => m.to.includes(to.toLowerCase()) && pattern.test(m.text)).pop();
+    if (found) return found;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`no email to ${to} matching ${pattern}`);
+}
+
+/** The first URL in `text` that contains `part`. */
+export function linkIn(text, part) {
+  const link = text.split(/\s+/).find((word) => word.startsWith('http') && word.includes(part));
+  if (!link) throw new Error(`no ${part} link in: ${text}`);
+  return link;
+}
+
+/** Signs in with an emailed one-time link. */
+export async function signInByEmail(page, email) {
+  await page.goto('/login');
+  await expectAccessible(page);
+  await page.getByLabel('Work email').fill(email);
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await expect(page.getByRole('heading', { name: 'Check your email' })).toBeVisible();
+  await expectAccessible(page);
+  const mail = await waitForMail(email, /\/auth\/link\//);
+  await page.goto(linkIn(mail.text, '/auth/link/'));
+  await expectAccessible(page);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}

@@ -1,0 +1,184 @@
+//! Tenant isolation of every admin route, enumerated from the router itself:
+//! the Leptos page list and the form handlers the server mounts.
+
+use app::backend::audit::AuditContext;
+use app::backend::services::{clinics, demo, team};
+use app::domain::email::EmailAddress;
+use app::domain::roles::ClinicRole;
+use http::Method;
+
+use crate::common::{TestApp, spawn_app};
+use crate::tenancy::clinic_input;
+
+/// Every admin route as `(method, path template)`.
+fn admin_routes() -> Vec<(Method, String)> {
+    let mut routes: Vec<(Method, String)> = leptos_axum::generate_route_list(app::App)
+        .into_iter()
+        .map(|listing| listing.path().to_owned())
+        .filter(|path| path.starts_with("/admin"))
+        .map(|path| (Method::GET, path))
+        .collect();
+    for (path, _) in app::api::routes() {
+        if path.starts_with("/admin") {
+            // Form handlers take POST; `/admin` itself is a GET redirect.
+            let method = if path == "/admin" {
+                Method::GET
+            } else {
+                Method::POST
+            };
+            routes.push((method, path.to_owned()));
+        }
+    }
+    routes.sort_by(|a, b| a.1.cmp(&b.1));
+    routes.dedup();
+    routes
+}
+
+struct Fixture {
+    app: TestApp,
+    /// Clinic B's identifiers to put into the templates.
+    b_slug: String,
+    b_member: String,
+    b_invitation: String,
+}
+
+async fn fixture() -> Fixture {
+    let app = spawn_app().await;
+    demo::seed(&app.db, &AuditContext::system())
+        .await
+        .expect("demo clinic (A)");
+    let ctx = AuditContext::cli();
+    let b = clinics::create(&app.db, &ctx, clinic_input("bravo", "owner@bravo.example"))
+        .await
+        .expect("clinic B");
+    let viewer = EmailAddress::parse("viewer@bravo.example").expect("address");
+    let member = app
+        .db
+        .scoped(app::backend::tenancy::Scope::System, move |c| {
+            Box::pin(async move {
+                Ok::<_, app::backend::db::DbError>(
+                    clinics::add_member(
+                        c,
+                        &AuditContext::cli(),
+                        b,
+                        &viewer,
+                        "Bravo Viewer",
+                        ClinicRole::Viewer,
+                    )
+                    .await?,
+                )
+            })
+        })
+        .await
+        .expect("viewer of B");
+    let invitee = EmailAddress::parse("new@bravo.example").expect("address");
+    let invitation = team::invite(
+        &app.state,
+        &ctx,
+        b,
+        ClinicRole::Owner,
+        "Owner",
+        &invitee,
+        ClinicRole::Viewer,
+    )
+    .await
+    .expect("invitation in B");
+    Fixture {
+        app,
+        b_slug: "bravo".into(),
+        b_member: member.to_string(),
+        b_invitation: invitation.to_string(),
+    }
+}
+
+impl Fixture {
+    fn fill(&self, template: &str) -> String {
+        template
+            .replace("{clinic}", &self.b_slug)
+            .replace("{slug}", &self.b_slug)
+            .replace("{member}", &self.b_member)
+            .replace("{invitation}", &self.b_invitation)
+    }
+
+    async fn call(&self, method: &Method, path: &str) -> u16 {
+        let app = &self.app;
+        let response = if *method == Method::GET {
+            app.get(path).await
+        } else {
+            // Any signed-in page carries the session's form token.
+            let home = crate::common::location(&app.get("/admin").await);
+            let csrf = app.csrf_on(&home).await;
+            let fields = [
+                ("role", "owner"),
+                ("status", "suspended"),
+                ("email", "x@bravo.example"),
+                ("name", "X"),
+            ];
+            app.post_form(path, &csrf, &fields).await
+        };
+        response.status().as_u16()
+    }
+}
+
+#[tokio::test]
+async fn members_of_one_clinic_get_403_or_404_on_every_admin_route_of_another() {
+    let f = fixture().await;
+    let routes = admin_routes();
+    assert!(
+        routes.len() >= 20,
+        "expected the admin routes, found {routes:?}"
+    );
+    assert!(
+        routes
+            .iter()
+            .any(|(m, p)| *m == Method::POST && p == "/admin/c/{clinic}/team/{member}/role")
+    );
+
+    // A's owner: a full member of A, nothing in B.
+    f.app.sign_in(demo::DEMO_OWNER_EMAIL).await;
+    for (method, template) in &routes {
+        if template == "/admin" {
+            continue;
+        }
+        let path = f.fill(template);
+        let status = f.call(method, &path).await;
+        assert!(
+            matches!(status, 403 | 404),
+            "{method} {path} answered {status} to a member of another clinic"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_viewer_gets_403_on_every_state_changing_route_of_their_clinic() {
+    let f = fixture().await;
+    f.app.sign_in("viewer@bravo.example").await;
+    let changing: Vec<_> = admin_routes()
+        .into_iter()
+        .filter(|(m, p)| *m == Method::POST && p.starts_with("/admin/c/"))
+        .collect();
+    assert!(changing.len() >= 7, "{changing:?}");
+    for (method, template) in &changing {
+        let path = f.fill(template);
+        let status = f.call(method, &path).await;
+        assert_eq!(status, 403, "{method} {path} must be refused to a Viewer");
+    }
+    // The viewer can still read the clinic's pages.
+    assert_eq!(f.app.get("/admin/c/bravo").await.status(), 200);
+    assert_eq!(f.app.get("/admin/c/bravo/audit").await.status(), 200);
+}
+
+#[tokio::test]
+async fn the_routes_are_real_for_an_owner_of_the_clinic() {
+    // Guards against a stale substitution: B's owner reaches the same pages.
+    let f = fixture().await;
+    f.app.sign_in("owner@bravo.example").await;
+    for (method, template) in admin_routes()
+        .iter()
+        .filter(|(m, p)| *m == Method::GET && p.starts_with("/admin/c/"))
+    {
+        let path = f.fill(template);
+        let status = f.call(method, &path).await;
+        assert_eq!(status, 200, "{method} {path}");
+    }
+}
