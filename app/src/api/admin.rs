@@ -16,7 +16,7 @@ use super::render::{self, FormState, PageRequest};
 use super::see_other;
 use crate::backend::audit::{Actor, AuditContext};
 use crate::backend::auth::keys;
-use crate::backend::auth::visitor::{Flash, SignedInUser, Visitor};
+use crate::backend::auth::visitor::{ClinicAccess, Flash, SignedInUser, Visitor};
 use crate::backend::error::AppError;
 use crate::backend::services::clinics;
 use crate::backend::services::sso::{
@@ -223,6 +223,33 @@ async fn invite(
     }
 }
 
+/// The team page of clinic `slug` for a member allowed to manage the team.
+fn team_manager(
+    visitor: &Visitor,
+    slug: &str,
+) -> Result<(String, SignedInUser, ClinicAccess), guard::Denied> {
+    let team_path = format!("/admin/c/{slug}/team");
+    guard::clinic(visitor, &team_path, slug, ClinicPermission::ManageTeam)
+        .map(|(user, access)| (team_path, user, access))
+}
+
+/// Shows the outcome of a team action as a message on the team page.
+async fn team_outcome(
+    session: &Session,
+    team_path: &str,
+    result: Result<(), TeamError>,
+    success: String,
+) -> Response {
+    match result {
+        Ok(()) => flash(session, Flash::success(success)).await,
+        Err(error) => match team_error(error) {
+            Some(message) => flash(session, Flash::error(message)).await,
+            None => return app_error(AppError::Unavailable),
+        },
+    }
+    see_other(team_path)
+}
+
 async fn change_role(
     State(state): State<AppState>,
     Path((slug, member)): Path<(String, String)>,
@@ -231,12 +258,10 @@ async fn change_role(
     RequestIdHeader(request_id): RequestIdHeader,
     form: FormData,
 ) -> Response {
-    let team_path = format!("/admin/c/{slug}/team");
-    let (user, access) =
-        match guard::clinic(&visitor, &team_path, &slug, ClinicPermission::ManageTeam) {
-            Ok(found) => found,
-            Err(denied) => return denied.response(),
-        };
+    let (team_path, user, access) = match team_manager(&visitor, &slug) {
+        Ok(found) => found,
+        Err(denied) => return denied.response(),
+    };
     let (Ok(member), Ok(role)) = (
         member.parse::<Uuid>(),
         form.get("role").parse::<ClinicRole>(),
@@ -244,7 +269,7 @@ async fn change_role(
         flash(&session, Flash::error("Choose a role from the list.")).await;
         return see_other(&team_path);
     };
-    match team::change_role(
+    let result = team::change_role(
         &state,
         &actor(&user, request_id),
         access.clinic_id,
@@ -252,21 +277,14 @@ async fn change_role(
         member,
         role,
     )
+    .await;
+    team_outcome(
+        &session,
+        &team_path,
+        result,
+        format!("Role changed to {}.", role.label()),
+    )
     .await
-    {
-        Ok(()) => {
-            flash(
-                &session,
-                Flash::success(format!("Role changed to {}.", role.label())),
-            )
-            .await
-        }
-        Err(error) => match team_error(error) {
-            Some(message) => flash(&session, Flash::error(message)).await,
-            None => return app_error(AppError::Unavailable),
-        },
-    }
-    see_other(&team_path)
 }
 
 async fn remove_member(
@@ -277,37 +295,28 @@ async fn remove_member(
     RequestIdHeader(request_id): RequestIdHeader,
     _form: FormData,
 ) -> Response {
-    let team_path = format!("/admin/c/{slug}/team");
-    let (user, access) =
-        match guard::clinic(&visitor, &team_path, &slug, ClinicPermission::ManageTeam) {
-            Ok(found) => found,
-            Err(denied) => return denied.response(),
-        };
+    let (team_path, user, access) = match team_manager(&visitor, &slug) {
+        Ok(found) => found,
+        Err(denied) => return denied.response(),
+    };
     let Ok(member) = member.parse::<Uuid>() else {
         return super::error_page(StatusCode::NOT_FOUND, "That member no longer exists.");
     };
-    match team::remove_member(
+    let result = team::remove_member(
         &state,
         &actor(&user, request_id),
         access.clinic_id,
         access.role,
         member,
     )
+    .await;
+    team_outcome(
+        &session,
+        &team_path,
+        result,
+        "The member was removed from the clinic.".into(),
+    )
     .await
-    {
-        Ok(()) => {
-            flash(
-                &session,
-                Flash::success("The member was removed from the clinic."),
-            )
-            .await
-        }
-        Err(error) => match team_error(error) {
-            Some(message) => flash(&session, Flash::error(message)).await,
-            None => return app_error(AppError::Unavailable),
-        },
-    }
-    see_other(&team_path)
 }
 
 async fn revoke_invitation(
@@ -318,31 +327,28 @@ async fn revoke_invitation(
     RequestIdHeader(request_id): RequestIdHeader,
     _form: FormData,
 ) -> Response {
-    let team_path = format!("/admin/c/{slug}/team");
-    let (user, access) =
-        match guard::clinic(&visitor, &team_path, &slug, ClinicPermission::ManageTeam) {
-            Ok(found) => found,
-            Err(denied) => return denied.response(),
-        };
+    let (team_path, user, access) = match team_manager(&visitor, &slug) {
+        Ok(found) => found,
+        Err(denied) => return denied.response(),
+    };
     let Ok(invitation) = invitation.parse::<Uuid>() else {
         return super::error_page(StatusCode::NOT_FOUND, "That invitation no longer exists.");
     };
-    match team::revoke(
+    let result = team::revoke(
         &state,
         &actor(&user, request_id),
         access.clinic_id,
         access.role,
         invitation,
     )
+    .await;
+    team_outcome(
+        &session,
+        &team_path,
+        result,
+        "The invitation was revoked.".into(),
+    )
     .await
-    {
-        Ok(()) => flash(&session, Flash::success("The invitation was revoked.")).await,
-        Err(error) => match team_error(error) {
-            Some(message) => flash(&session, Flash::error(message)).await,
-            None => return app_error(AppError::Unavailable),
-        },
-    }
-    see_other(&team_path)
 }
 
 /// Validates the SSO connection form; `has_secret` tells whether a stored

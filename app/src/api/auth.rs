@@ -201,9 +201,40 @@ pub async fn establish_session(
     })
 }
 
-/// Where a signed-in user goes when no `next` was asked for.
-fn landing(next: &str) -> String {
-    safe_next(next)
+/// Counts a sign-in attempt from `ip` under `scope`; returns the response to
+/// send instead when the limit is reached or the count failed.
+async fn refuse_if_limited(state: &AppState, scope: &str, ip: &str) -> Option<Response> {
+    match ratelimit::hit(
+        &state.db,
+        &ratelimit::ip_key(scope, ip),
+        LOGIN_PER_IP,
+        state.clock.now(),
+    )
+    .await
+    {
+        Ok(true) => None,
+        Ok(false) => Some(error_page(StatusCode::TOO_MANY_REQUESTS, TOO_MANY)),
+        Err(e) => Some(app_error(e.into())),
+    }
+}
+
+/// Signs `user` in: a fresh session and the audit event, then on to `next`.
+async fn finish_sign_in(
+    session: &Session,
+    state: &AppState,
+    user: Uuid,
+    clinic: Option<crate::domain::clinic::ClinicId>,
+    method: SignInMethod,
+    request_id: Option<String>,
+    next: &str,
+) -> Response {
+    if let Err(response) = establish_session(session, state, user).await {
+        return response;
+    }
+    if let Err(e) = auth_service::record_sign_in(state, user, clinic, method, request_id).await {
+        return app_error(e.into());
+    }
+    see_other(&safe_next(next))
 }
 
 async fn redeem_link(
@@ -216,36 +247,21 @@ async fn redeem_link(
 ) -> Response {
     let request_id = page.request_id();
     let next = page.query("next").unwrap_or_else(|| "/admin".to_owned());
-    let now = state.clock.now();
-    match ratelimit::hit(
-        &state.db,
-        &ratelimit::ip_key("link", &ip),
-        LOGIN_PER_IP,
-        now,
-    )
-    .await
-    {
-        Ok(true) => {}
-        Ok(false) => return error_page(StatusCode::TOO_MANY_REQUESTS, TOO_MANY),
-        Err(e) => return app_error(e.into()),
+    if let Some(response) = refuse_if_limited(&state, "link", &ip).await {
+        return response;
     }
     match auth_service::redeem_link(&state, &token).await {
         Ok(user) => {
-            if let Err(response) = establish_session(&session, &state, user).await {
-                return response;
-            }
-            if let Err(e) = auth_service::record_sign_in(
+            finish_sign_in(
+                &session,
                 &state,
                 user,
                 None,
                 SignInMethod::EmailLink,
                 request_id,
+                &next,
             )
             .await
-            {
-                return app_error(e.into());
-            }
-            see_other(&landing(&next))
         }
         Err(LinkError::Invalid) => {
             let _ = auth_service::record_sign_in_failure(
@@ -402,21 +418,16 @@ async fn oidc_callback(
     };
     match outcome {
         Ok((signed_in, next)) => {
-            if let Err(response) = establish_session(&session, &state, signed_in.user_id).await {
-                return response;
-            }
-            if let Err(e) = auth_service::record_sign_in(
+            finish_sign_in(
+                &session,
                 &state,
                 signed_in.user_id,
                 signed_in.clinic,
                 SignInMethod::Sso,
                 request_id,
+                &next,
             )
             .await
-            {
-                return app_error(e.into());
-            }
-            see_other(&landing(&next))
         }
         Err(error) => {
             let _ = auth_service::record_sign_in_failure(
@@ -438,45 +449,31 @@ async fn accept_invitation(
     Path(token): Path<String>,
     session: Session,
     page: PageRequest,
-    RequestIdHeader(request_id): RequestIdHeader,
     _form: FormData,
 ) -> Response {
-    let now = state.clock.now();
-    match ratelimit::hit(
-        &state.db,
-        &ratelimit::ip_key("invite", &ip),
-        LOGIN_PER_IP,
-        now,
-    )
-    .await
-    {
-        Ok(true) => {}
-        Ok(false) => return error_page(StatusCode::TOO_MANY_REQUESTS, TOO_MANY),
-        Err(e) => return app_error(e.into()),
+    let request_id = page.request_id();
+    if let Some(response) = refuse_if_limited(&state, "invite", &ip).await {
+        return response;
     }
     match team::accept(&state, request_id.clone(), &token).await {
         Ok((user, clinic)) => {
-            if let Err(response) = establish_session(&session, &state, user).await {
-                return response;
-            }
-            if let Err(e) = auth_service::record_sign_in(
+            let response = finish_sign_in(
+                &session,
                 &state,
                 user,
                 Some(clinic),
                 SignInMethod::EmailLink,
                 request_id,
+                "/admin",
             )
-            .await
-            {
-                return app_error(e.into());
-            }
+            .await;
             let _ = session
                 .insert(
                     keys::FLASH,
                     Flash::success("Welcome! You have joined the clinic."),
                 )
                 .await;
-            see_other("/admin")
+            response
         }
         Err(TeamError::InvalidInvitation) => {
             let form = FormState {
