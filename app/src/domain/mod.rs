@@ -4,12 +4,17 @@
 pub mod audit;
 pub mod clinic;
 pub mod clinic_profile;
+pub mod csv;
+pub mod deadline;
 pub mod email;
+pub mod files;
 pub mod forms;
 pub mod jobs;
 pub mod locale;
+pub mod meta;
 pub mod pagination;
 pub mod permissions;
+pub mod requests;
 pub mod roles;
 pub mod security;
 pub mod session;
