@@ -37,6 +37,7 @@ diesel::table! {
         status -> Text,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        meta_app_secret_sealed -> Nullable<Bytea>,
     }
 }
 
@@ -189,6 +190,92 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    privacy_requests (id) {
+        id -> Uuid,
+        clinic_id -> Uuid,
+        reference -> Nullable<Text>,
+        kind -> Text,
+        status -> Text,
+        outcome -> Nullable<Text>,
+        outcome_reason -> Nullable<Text>,
+        source -> Text,
+        locale -> Text,
+        requester_name -> Text,
+        requester_email -> Nullable<Text>,
+        requester_phone -> Nullable<Text>,
+        acting_as -> Text,
+        subject_name -> Nullable<Text>,
+        date_of_birth -> Nullable<Date>,
+        patient_number -> Nullable<Text>,
+        details -> Text,
+        verification_token_hash -> Nullable<Bytea>,
+        verification_expires_at -> Nullable<Timestamptz>,
+        access_token_sealed -> Nullable<Bytea>,
+        verified_at -> Nullable<Timestamptz>,
+        base_due_on -> Nullable<Date>,
+        due_on -> Nullable<Date>,
+        paused_since -> Nullable<Date>,
+        paused_days -> Int4,
+        extension_months -> Nullable<Int4>,
+        extension_reason -> Nullable<Text>,
+        assignee_id -> Nullable<Uuid>,
+        completed_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    request_events (id) {
+        id -> Int8,
+        clinic_id -> Uuid,
+        request_id -> Uuid,
+        kind -> Text,
+        author_kind -> Text,
+        author_id -> Nullable<Uuid>,
+        body -> Text,
+        visible_to_requester -> Bool,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    request_files (id) {
+        id -> Uuid,
+        clinic_id -> Uuid,
+        request_id -> Uuid,
+        filename -> Text,
+        content_type -> Text,
+        size_bytes -> Int8,
+        sha256 -> Bytea,
+        sealed -> Bytea,
+        uploaded_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    meta_deletions (confirmation_code) {
+        confirmation_code -> Text,
+        clinic_id -> Uuid,
+        request_id -> Uuid,
+        meta_user_id -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    download_grants (id) {
+        id -> Uuid,
+        clinic_id -> Uuid,
+        request_id -> Uuid,
+        token_hash -> Bytea,
+        expires_at -> Timestamptz,
+        created_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(memberships -> clinics (clinic_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(audit_events -> clinics (clinic_id));
@@ -199,6 +286,13 @@ diesel::joinable!(login_tokens -> users (user_id));
 diesel::joinable!(sso_connections -> clinics (clinic_id));
 diesel::joinable!(sso_domains -> sso_connections (connection_id));
 diesel::joinable!(invitations -> clinics (clinic_id));
+diesel::joinable!(privacy_requests -> clinics (clinic_id));
+diesel::joinable!(privacy_requests -> users (assignee_id));
+diesel::joinable!(request_events -> privacy_requests (request_id));
+diesel::joinable!(request_events -> users (author_id));
+diesel::joinable!(request_files -> privacy_requests (request_id));
+diesel::joinable!(download_grants -> privacy_requests (request_id));
+diesel::joinable!(meta_deletions -> privacy_requests (request_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     platform,
@@ -214,4 +308,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     sso_domains,
     invitations,
     rate_limit_counters,
+    privacy_requests,
+    request_events,
+    request_files,
+    download_grants,
+    meta_deletions,
 );

@@ -103,6 +103,79 @@ email_templates!(
     InvitationHtml = "emails/invitation.html"
 );
 
+/// The link that confirms a privacy request, in the requester's language.
+#[derive(Debug, Clone)]
+pub struct RequestVerification {
+    pub clinic: String,
+    pub subject: String,
+    pub intro: String,
+    pub button: String,
+    pub ignore: String,
+    pub link: String,
+}
+
+impl RequestVerification {
+    fn subject_line(&self) -> String {
+        self.subject.clone()
+    }
+}
+
+email_templates!(
+    RequestVerification,
+    "request_verification",
+    RequestVerificationText = "emails/request_verification.txt",
+    RequestVerificationHtml = "emails/request_verification.html"
+);
+
+/// News about a privacy request for its requester, in their language, with
+/// the private status link.
+#[derive(Debug, Clone)]
+pub struct RequestUpdate {
+    pub clinic: String,
+    pub reference: String,
+    pub subject: String,
+    pub paragraphs: Vec<String>,
+    pub link_intro: String,
+    pub link: String,
+}
+
+impl RequestUpdate {
+    fn subject_line(&self) -> String {
+        self.subject.clone()
+    }
+}
+
+email_templates!(
+    RequestUpdate,
+    "request_update",
+    RequestUpdateText = "emails/request_update.txt",
+    RequestUpdateHtml = "emails/request_update.html"
+);
+
+/// A deadline reminder for the staff member a request is assigned to.
+#[derive(Debug, Clone)]
+pub struct RequestReminder {
+    pub headline: String,
+    pub reference: String,
+    pub kind: String,
+    pub clinic: String,
+    pub due: String,
+    pub link: String,
+}
+
+impl RequestReminder {
+    fn subject_line(&self) -> String {
+        format!("{}: {}", self.headline, self.reference)
+    }
+}
+
+email_templates!(
+    RequestReminder,
+    "request_reminder",
+    RequestReminderText = "emails/request_reminder.txt",
+    RequestReminderHtml = "emails/request_reminder.html"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,6 +18,8 @@ use crate::backend::email::{self, OutgoingEmail};
 use crate::backend::jobs::{self, NewJob};
 use crate::backend::models::job::{JobRow, NewEmailDelivery};
 use crate::backend::ratelimit;
+use crate::backend::services::requests;
+use crate::backend::state::{AppState, Settings};
 use crate::backend::tenancy::Scope;
 
 /// Everything a job may need.
@@ -28,6 +30,19 @@ pub struct JobContext {
     pub mailer: Arc<Mailer>,
     pub mail_from: String,
     pub clock: Arc<dyn Clock>,
+    pub settings: Arc<Settings>,
+}
+
+impl JobContext {
+    /// The application state, for services that jobs call.
+    pub fn app(&self) -> AppState {
+        AppState {
+            db: self.db.clone(),
+            settings: self.settings.clone(),
+            crypto: self.crypto.clone(),
+            clock: self.clock.clone(),
+        }
+    }
 }
 
 /// How a job ended.
@@ -58,6 +73,8 @@ pub const PURGE_FINISHED_JOBS: &str = "jobs.purge_finished";
 /// Kind of the job that deletes expired sessions, spent sign-in links and old
 /// rate-limit counters.
 pub const PURGE_EXPIRED_AUTH: &str = "auth.purge_expired";
+/// Kind of the job that deletes requests never verified.
+pub const PURGE_UNVERIFIED_REQUESTS: &str = "requests.purge_unverified";
 
 /// Runs `job` and records its outcome. Returns `Ok(true)` when it completed.
 pub async fn run(ctx: &JobContext, job: &JobRow, worker: &str) -> Result<bool, DbError> {
@@ -65,6 +82,14 @@ pub async fn run(ctx: &JobContext, job: &JobRow, worker: &str) -> Result<bool, D
         email::JOB_KIND => return deliver_email(ctx, job, worker).await,
         PURGE_FINISHED_JOBS => purge_finished_jobs(ctx).await,
         PURGE_EXPIRED_AUTH => purge_expired_auth(ctx).await,
+        PURGE_UNVERIFIED_REQUESTS => requests::purge_unverified(&ctx.app())
+            .await
+            .map(|removed| tracing::info!(removed, "purged unverified privacy requests"))
+            .map_err(JobError::from),
+        requests::staff::REMINDERS_JOB => requests::staff::send_reminders(&ctx.app())
+            .await
+            .map(|queued| tracing::info!(queued, "queued deadline reminders"))
+            .map_err(JobError::from),
         other => Err(JobError::Permanent(format!("unknown job kind `{other}`"))),
     };
     finish(ctx, job, worker, outcome, None).await

@@ -29,6 +29,7 @@ pub struct Clinic {
     pub status: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub meta_app_secret_sealed: Option<Vec<u8>>,
 }
 
 /// A clinic to insert.

@@ -5,5 +5,6 @@ pub mod auth;
 pub mod clinics;
 pub mod demo;
 pub mod platform;
+pub mod requests;
 pub mod sso;
 pub mod team;
