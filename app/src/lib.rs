@@ -24,6 +24,8 @@ use leptos_router::{ParamSegment, SsrMode, StaticSegment};
 use crate::i18n::use_locale;
 use crate::pages::admin::audit::AuditPage;
 use crate::pages::admin::dashboard::DashboardPage;
+use crate::pages::admin::meta::MetaSettingsPage;
+use crate::pages::admin::requests::{RequestDetailPage, RequestQueuePage};
 use crate::pages::admin::settings::SettingsPage;
 use crate::pages::admin::sso::SsoPage;
 use crate::pages::admin::team::{RemoveMemberPage, TeamPage};
@@ -34,6 +36,10 @@ use crate::pages::home::HomePage;
 use crate::pages::platform::clinics::{ClinicStatusPage, ClinicsPage, NewClinicPage};
 use crate::pages::platform::overview::PlatformOverviewPage;
 use crate::pages::platform::sso::PlatformSsoPage;
+use crate::pages::requests::form::{RequestFormPage, RequestSentPage, VerifyRequestPage};
+use crate::pages::requests::status::{
+    DownloadsPage, MetaDeletionStatusPage, RequestStatusPage, WithdrawRequestPage,
+};
 
 /// The HTML document around every page.
 pub fn shell(_options: LeptosOptions) -> impl IntoView {
@@ -70,12 +76,42 @@ pub fn App() -> impl IntoView {
                     view=ClinicPrivacyPage
                     ssr=SsrMode::Async
                 />
+                <Route path=(StaticSegment("c"), ParamSegment("clinic"), StaticSegment("requests"), StaticSegment("new")) view=RequestFormPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("c"), ParamSegment("clinic"), StaticSegment("requests"), StaticSegment("sent")) view=RequestSentPage ssr=SsrMode::Async/>
+                <Route
+                    path=(StaticSegment("c"), ParamSegment("clinic"), StaticSegment("requests"), StaticSegment("verify"), ParamSegment("token"))
+                    view=VerifyRequestPage
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=(StaticSegment("c"), ParamSegment("clinic"), StaticSegment("requests"), StaticSegment("downloads"), ParamSegment("grant"))
+                    view=DownloadsPage
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=(StaticSegment("c"), ParamSegment("clinic"), StaticSegment("requests"), ParamSegment("reference"), StaticSegment("withdraw"))
+                    view=WithdrawRequestPage
+                    ssr=SsrMode::Async
+                />
+                <Route path=(StaticSegment("c"), ParamSegment("clinic"), StaticSegment("requests"), ParamSegment("reference")) view=RequestStatusPage ssr=SsrMode::Async/>
+                <Route
+                    path=(StaticSegment("c"), ParamSegment("clinic"), StaticSegment("meta"), StaticSegment("deletion-status"), ParamSegment("code"))
+                    view=MetaDeletionStatusPage
+                    ssr=SsrMode::Async
+                />
                 <Route path=StaticSegment("login") view=LoginPage ssr=SsrMode::Async/>
                 <Route path=(StaticSegment("login"), StaticSegment("sent")) view=LoginSentPage ssr=SsrMode::Async/>
                 <Route path=(StaticSegment("auth"), StaticSegment("link"), ParamSegment("token")) view=LinkPage ssr=SsrMode::Async/>
                 <Route path=(StaticSegment("invite"), ParamSegment("token")) view=InvitePage ssr=SsrMode::Async/>
                 <Route path=(StaticSegment("admin"), StaticSegment("c"), ParamSegment("clinic")) view=DashboardPage ssr=SsrMode::Async/>
                 <Route path=(StaticSegment("admin"), StaticSegment("c"), ParamSegment("clinic"), StaticSegment("team")) view=TeamPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("admin"), StaticSegment("c"), ParamSegment("clinic"), StaticSegment("requests")) view=RequestQueuePage ssr=SsrMode::Async/>
+                <Route
+                    path=(StaticSegment("admin"), StaticSegment("c"), ParamSegment("clinic"), StaticSegment("requests"), ParamSegment("request"))
+                    view=RequestDetailPage
+                    ssr=SsrMode::Async
+                />
+                <Route path=(StaticSegment("admin"), StaticSegment("c"), ParamSegment("clinic"), StaticSegment("meta")) view=MetaSettingsPage ssr=SsrMode::Async/>
                 <Route
                     path=(StaticSegment("admin"), StaticSegment("c"), ParamSegment("clinic"), StaticSegment("team"), ParamSegment("member"), StaticSegment("remove"))
                     view=RemoveMemberPage

@@ -47,6 +47,7 @@ fn needs_form_token(path: &str) -> bool {
     ["/login", "/auth/", "/invite/", "/admin"]
         .iter()
         .any(|prefix| path.starts_with(prefix))
+        || (path.starts_with("/c/") && path.contains("/requests/"))
 }
 
 fn time_from(session_value: Option<String>) -> Option<DateTime<Utc>> {
@@ -201,6 +202,7 @@ mod tests {
         assert!(needs_form_token("/admin/c/demo/team"));
         assert!(needs_form_token("/auth/link/abc"));
         assert!(!needs_form_token("/c/demo/privacy"));
+        assert!(needs_form_token("/c/demo/requests/new"));
         assert!(!needs_form_token("/"));
     }
 

@@ -1,5 +1,6 @@
 //! The `privacy-portal` command line.
 
+use std::io::Read as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use app::backend::audit::{self, AuditContext};
 use app::backend::email::templates::DeliveryCheck;
 use app::backend::email::{self, compose};
 use app::backend::services::clinics::{self, CreateClinic, CreateClinicError, NewOwner};
+use app::backend::services::requests::meta as requests_meta;
 use app::backend::services::{auth, demo, platform};
 use app::backend::tenancy::Scope;
 use app::domain::clinic::ClinicSlug;
@@ -43,6 +45,11 @@ pub enum Command {
     CreateClinic(Box<CreateClinicArgs>),
     /// Seed the demo platform and the demo clinic `demo` (idempotent).
     Demo,
+    /// Commands about one clinic.
+    Clinic {
+        #[command(subcommand)]
+        command: ClinicCommand,
+    },
     /// Audit log commands.
     Audit {
         #[command(subcommand)]
@@ -65,6 +72,17 @@ pub enum Command {
         /// Display name (defaults to the address).
         #[arg(long)]
         name: Option<String>,
+    },
+}
+
+/// `privacy-portal clinic ...`
+#[derive(Debug, Subcommand)]
+pub enum ClinicCommand {
+    /// Store the clinic's Meta app secret (encrypted), read from stdin, so
+    /// the portal can verify Meta's data-deletion callbacks.
+    SetMetaSecret {
+        /// The clinic's slug.
+        slug: String,
     },
 }
 
@@ -226,6 +244,9 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Clinic {
+            command: ClinicCommand::SetMetaSecret { slug },
+        } => set_meta_secret(config, &slug).await,
         Command::Audit {
             command: AuditCommand::Verify,
         } => audit_verify(config).await,
@@ -279,11 +300,7 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
 
 async fn run_worker(config: Config) -> anyhow::Result<ExitCode> {
     let database = Database::connect(&config).await?;
-    let base_url = config
-        .base_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", config.bind));
-    let state = startup::app_state(&config, database.db.clone(), base_url)?;
+    let state = startup::app_state(&config, database.db.clone(), base_url(&config))?;
     let context = startup::job_context(&config, &state)?;
     let shutdown = CancellationToken::new();
     let signal = shutdown.clone();
@@ -373,10 +390,7 @@ async fn send_test_email(config: Config, address: &str) -> anyhow::Result<ExitCo
         }
     };
     let database = Database::connect(&config).await?;
-    let base_url = config
-        .base_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", config.bind));
+    let base_url = base_url(&config);
     let state = startup::app_state(&config, database.db.clone(), base_url.clone())?;
     let context = startup::job_context(&config, &state)?;
     let message = DeliveryCheck {
@@ -444,11 +458,7 @@ async fn login_link(config: Config, address: &str) -> anyhow::Result<ExitCode> {
         }
     };
     let database = Database::connect(&config).await?;
-    let base_url = config
-        .base_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", config.bind));
-    let state = startup::app_state(&config, database.db.clone(), base_url)?;
+    let state = startup::app_state(&config, database.db.clone(), base_url(&config))?;
     let link = auth::create_link(&state, &email).await;
     database.shutdown();
     match link? {
@@ -490,6 +500,53 @@ async fn create_operator(
         "{email} is a platform operator. Print a sign-in link with: privacy-portal login-link {email}"
     );
     Ok(ExitCode::SUCCESS)
+}
+
+async fn set_meta_secret(config: Config, slug: &str) -> anyhow::Result<ExitCode> {
+    let mut input = String::new();
+    std::io::stdin()
+        .take(4096)
+        .read_to_string(&mut input)
+        .context("reading the secret from stdin")?;
+    let secret = match app::domain::meta::parse_app_secret(&input) {
+        Ok(secret) => secret,
+        Err(message) => {
+            eprintln!("error: {message} (read from stdin)");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let database = Database::connect(&config).await?;
+    let result = async {
+        let Some(clinic) = clinics::id_by_slug(&database.db, slug).await? else {
+            return Ok::<_, anyhow::Error>(None);
+        };
+        let state = startup::app_state(&config, database.db.clone(), base_url(&config))?;
+        requests_meta::set_secret(&state, &AuditContext::cli(), clinic, &secret).await?;
+        Ok(Some(
+            state.settings.url(&format!("/c/{slug}/meta/data-deletion")),
+        ))
+    }
+    .await;
+    database.shutdown();
+    match result? {
+        Some(callback) => {
+            println!(
+                "Saved the Meta app secret of `{slug}` (encrypted). Data-deletion callback URL: {callback}"
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            eprintln!("error: no clinic has the slug `{slug}`");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn base_url(config: &Config) -> String {
+    config
+        .base_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.bind))
 }
 
 /// Polls a job until it is done or failed (or has a recorded error), or the

@@ -119,6 +119,7 @@ pub fn job_context(config: &Config, state: &AppState) -> anyhow::Result<JobConte
         mailer: Arc::new(mailer(config)?),
         mail_from: config.mail_from.clone(),
         clock: state.clock.clone(),
+        settings: state.settings.clone(),
     })
 }
 

@@ -3,7 +3,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use http::StatusCode;
 use http::header::CONTENT_TYPE;
 
@@ -72,7 +72,15 @@ impl<S: Send + Sync> FromRequest<S> for FormData {
             .unwrap_or_default();
         let bytes = Bytes::from_request(request, state)
             .await
-            .map_err(IntoResponse::into_response)?;
+            .map_err(|rejection| {
+                let status = rejection.status();
+                let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    "The form is too large. Shorten the text and try again."
+                } else {
+                    "The form could not be read. Go back and try again."
+                };
+                error_page(status, message)
+            })?;
         let pairs: Vec<(String, String)> = form_urlencoded::parse(&bytes).into_owned().collect();
         let submitted = pairs
             .iter()

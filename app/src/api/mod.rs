@@ -11,6 +11,8 @@ pub mod pages;
 pub mod platform;
 pub mod public;
 pub mod render;
+pub mod requests;
+pub mod requests_admin;
 
 use axum::Router;
 use axum::response::{IntoResponse, Response};
@@ -46,6 +48,8 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
     let mut routes = auth::routes();
     routes.extend(admin::routes());
     routes.extend(platform::routes());
+    routes.extend(requests::routes());
+    routes.extend(requests_admin::routes());
     routes
 }
 

@@ -236,3 +236,90 @@ pub async fn invitation_uses_sso(email: &str) -> bool {
         Ok(crate::backend::services::auth::LoginRoute::Sso { .. })
     )
 }
+
+/// The request queue with the filters of the query string.
+pub async fn request_queue(
+    slug: &str,
+) -> Result<
+    (
+        ClinicAccess,
+        SignedInUser,
+        crate::backend::services::requests::staff::QueueFilter,
+        Page<crate::backend::services::requests::staff::QueueItem>,
+        crate::backend::services::requests::staff::QueueCounts,
+        Vec<crate::backend::services::requests::staff::Assignable>,
+    ),
+    PageError,
+> {
+    use crate::backend::services::requests::staff::{AssigneeFilter, QueueFilter, QueueSort};
+    let (user, access) = clinic_member(slug, ClinicPermission::View)?;
+    let state = app_state()?;
+    let filter = QueueFilter {
+        status: query("status").and_then(|s| s.parse().ok()),
+        kind: query("kind").and_then(|k| k.parse().ok()),
+        assignee: match query("assignee").as_deref() {
+            Some("unassigned") => AssigneeFilter::Unassigned,
+            Some("me") => AssigneeFilter::User(user.id),
+            Some(id) => id
+                .parse()
+                .map_or(AssigneeFilter::Anyone, AssigneeFilter::User),
+            None => AssigneeFilter::Anyone,
+        },
+        overdue: query("overdue").is_some(),
+        due_soon: query("due_soon").is_some(),
+        search: query("q").unwrap_or_default().chars().take(100).collect(),
+        sort: if query("sort").as_deref() == Some("newest") {
+            QueueSort::Newest
+        } else {
+            QueueSort::DueDate
+        },
+    };
+    let page = PageRequest::from_query(query("page").as_deref());
+    let (items, counts) = crate::backend::services::requests::staff::queue(
+        &state,
+        access.clinic_id,
+        filter.clone(),
+        page,
+    )
+    .await?;
+    let team =
+        crate::backend::services::requests::staff::assignable(&state, access.clinic_id).await?;
+    Ok((access, user, filter, items, counts, team))
+}
+
+/// A request's detail page.
+pub async fn request_detail(
+    slug: &str,
+    id: &str,
+) -> Result<
+    (
+        ClinicAccess,
+        crate::backend::services::requests::staff::Detail,
+    ),
+    PageError,
+> {
+    let (_, access) = clinic_member(slug, ClinicPermission::View)?;
+    let state = app_state()?;
+    let id = id.parse::<uuid::Uuid>().map_err(|_| Denied::NotFound)?;
+    let detail = crate::backend::services::requests::staff::detail(&state, access.clinic_id, id)
+        .await?
+        .ok_or(Denied::NotFound)?;
+    Ok((access, detail))
+}
+
+/// The dashboard's request numbers.
+pub async fn request_stats(
+    access: &ClinicAccess,
+) -> Result<crate::backend::services::requests::staff::RequestStats, PageError> {
+    let state = app_state()?;
+    Ok(crate::backend::services::requests::staff::stats(&state, access.clinic_id).await?)
+}
+
+/// Whether the clinic has a Meta app secret (its settings page).
+pub async fn meta_settings(slug: &str) -> Result<(ClinicAccess, bool), PageError> {
+    let (_, access) = clinic_member(slug, ClinicPermission::ManageSettings)?;
+    let state = app_state()?;
+    let configured =
+        crate::backend::services::requests::meta::has_secret(&state, access.clinic_id).await?;
+    Ok((access, configured))
+}

@@ -93,6 +93,26 @@ impl PageRequest {
             .map(str::to_owned)
     }
 
+    /// A header of the request, as text.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+
+    /// A cookie of the request.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|h| h.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_owned())
+    }
+
     /// A query parameter of the request.
     pub fn query(&self, name: &str) -> Option<String> {
         crate::request::query_param(self.uri.query(), name)

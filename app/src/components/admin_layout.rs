@@ -15,6 +15,8 @@ use crate::domain::permissions::{ClinicPermission, PlatformPermission, allows};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Section {
     Dashboard,
+    Requests,
+    Meta,
     Team,
     Settings,
     Sso,
@@ -87,11 +89,14 @@ pub fn AdminLayout(
                 <nav class="admin-nav" aria-label="Clinic administration">
                     <ul>
                         {link(Section::Dashboard, base.clone(), "Dashboard")}
+                        {link(Section::Requests, format!("{base}/requests"), "Privacy requests")}
                         {link(Section::Team, format!("{base}/team"), "Team")}
                         {allows(role, ClinicPermission::ManageSettings)
                             .then(|| link(Section::Settings, format!("{base}/settings"), "Clinic settings"))}
                         {allows(role, ClinicPermission::ManageSso)
                             .then(|| link(Section::Sso, format!("{base}/sso"), "Single sign-on"))}
+                        {allows(role, ClinicPermission::ManageSettings)
+                            .then(|| link(Section::Meta, format!("{base}/meta"), "Meta data deletion"))}
                         {link(Section::Audit, format!("{base}/audit"), "Audit log")}
                     </ul>
                 </nav>

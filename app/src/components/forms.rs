@@ -6,6 +6,7 @@ use leptos::prelude::*;
 use crate::api::forms::CSRF_FIELD;
 use crate::api::guard::visitor;
 use crate::api::render::FormState;
+use crate::i18n::{tr, tr_or_raw};
 
 /// The submitted form being re-rendered, if any.
 pub fn form_state() -> Option<FormState> {
@@ -20,9 +21,9 @@ pub fn field_value(name: &str, stored: impl Into<String>) -> String {
         .unwrap_or_else(|| stored.into())
 }
 
-/// The problem with field `name` after a failed POST.
+/// The problem with field `name` after a failed POST, in the page's language.
 pub fn field_error(name: &str) -> Option<String> {
-    form_state().and_then(|f| f.errors.get(name).map(str::to_owned))
+    form_state().and_then(|f| f.errors.get(name).map(tr_or_raw))
 }
 
 /// The hidden per-session form token every POST form carries.
@@ -77,7 +78,7 @@ fn described_by(name: &str, hint: bool, error: bool) -> Option<String> {
 #[component]
 pub fn TextField(
     name: &'static str,
-    label: &'static str,
+    #[prop(into)] label: String,
     #[prop(into)] value: String,
     #[prop(optional, into)] hint: Option<String>,
     #[prop(default = "text")] kind: &'static str,
@@ -95,7 +96,7 @@ pub fn TextField(
     };
     view! {
         <div class=class>
-            <label for=id.clone()>{label}{required.then_some(" (required)")}</label>
+            <label for=id.clone()>{label}{required.then(|| format!(" {}", tr("form-required")))}</label>
             {hint.map(|h| view! { <span class="hint" id=format!("field-{name}-hint")>{h}</span> })}
             {error.clone().map(|e| view! { <span class="error-message" id=format!("field-{name}-error")>{e}</span> })}
             <input
@@ -116,7 +117,7 @@ pub fn TextField(
 #[component]
 pub fn TextArea(
     name: &'static str,
-    label: &'static str,
+    #[prop(into)] label: String,
     #[prop(into)] value: String,
     #[prop(optional, into)] hint: Option<String>,
     #[prop(default = 4)] rows: u32,
@@ -152,7 +153,7 @@ pub fn TextArea(
 #[component]
 pub fn SelectField(
     name: &'static str,
-    label: &'static str,
+    #[prop(into)] label: String,
     #[prop(into)] value: String,
     options: Vec<(String, String)>,
     #[prop(optional, into)] hint: Option<String>,
@@ -189,7 +190,7 @@ pub fn SelectField(
 #[component]
 pub fn Checkbox(
     name: &'static str,
-    label: &'static str,
+    #[prop(into)] label: String,
     checked: bool,
     #[prop(optional, into)] hint: Option<String>,
 ) -> impl IntoView {

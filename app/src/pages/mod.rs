@@ -6,3 +6,4 @@ pub mod clinic;
 pub mod error;
 pub mod home;
 pub mod platform;
+pub mod requests;

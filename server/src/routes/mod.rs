@@ -55,9 +55,12 @@ impl FromRef<ServerState> for AppState {
     }
 }
 
-/// Largest request body accepted by default (forms, JSON). Upload routes
-/// raise it for themselves.
+/// Largest request body a handler reads by default (forms, JSON); the
+/// upload route raises it for itself.
 pub const BODY_LIMIT: usize = 1024 * 1024;
+/// Largest request body accepted at all, refused from its declared length
+/// before anything is read.
+pub const UPLOAD_LIMIT: usize = app::api::requests_admin::UPLOAD_LIMIT;
 /// Longest a request may take before it is answered with 408.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -114,7 +117,7 @@ pub fn router(state: ServerState, security: SecurityOptions) -> Router {
         ))
         .layer(sessions)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(RequestBodyLimitLayer::new(UPLOAD_LIMIT))
         .layer(TimeoutLayer::with_status_code(
             http::StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,

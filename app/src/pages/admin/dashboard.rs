@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use super::{clinic_slug, when};
 use crate::api::pages;
 use crate::components::admin_layout::{AdminLayout, Section};
+use crate::components::chart::WeeklyRequestsChart;
 use crate::components::layout::Layout;
 use crate::pages::error::PageErrorView;
 
@@ -15,6 +16,17 @@ pub fn DashboardPage() -> impl IntoView {
     let content = Suspend::new(async move {
         match pages::dashboard(&slug).await {
             Ok(data) => {
+                let stats = match pages::request_stats(&data.access).await {
+                    Ok(stats) => stats,
+                    Err(error) => {
+                        return view! { <Layout><PageErrorView error/></Layout> }.into_any();
+                    }
+                };
+                let requests = format!("/admin/c/{}/requests", data.access.slug);
+                let median = stats.median_days_to_close.map_or_else(
+                    || "no request closed yet".to_owned(),
+                    |d| format!("{d:.1} days"),
+                );
                 let base = format!("/admin/c/{}", data.access.slug);
                 let sso = match &data.sso {
                     Some(c) if c.enabled => format!(
@@ -42,6 +54,16 @@ pub fn DashboardPage() -> impl IntoView {
                 view! {
                     <AdminLayout title=data.access.name.clone() clinic=data.access.clone() section=Section::Dashboard>
                         <p class="muted">{format!("You are {} of this clinic.", data.access.role.label())}</p>
+                        <ul class="counters" aria-label="Privacy requests">
+                            <li><a href=requests.clone()><strong>{stats.counts.open}</strong>" open requests"</a></li>
+                            <li><a href=format!("{requests}?overdue=on")><strong>{stats.counts.overdue}</strong>" overdue"</a></li>
+                            <li><a href=format!("{requests}?due_soon=on")><strong>{stats.counts.due_soon}</strong>" due within 7 days"</a></li>
+                            <li><span><strong>{median}</strong>" median time to close"</span></li>
+                        </ul>
+                        <section class="card stack-bottom" aria-labelledby="weekly-heading">
+                            <h2 id="weekly-heading">"Requests per week"</h2>
+                            <WeeklyRequestsChart weeks=stats.weekly.clone()/>
+                        </section>
                         <div class="grid">
                             <section class="card">
                                 <h2>"Legal clock"</h2>

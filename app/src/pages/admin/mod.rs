@@ -2,6 +2,8 @@
 
 pub mod audit;
 pub mod dashboard;
+pub mod meta;
+pub mod requests;
 pub mod settings;
 pub mod sso;
 pub mod team;
