@@ -2,10 +2,18 @@
 //! the Leptos page list and the form handlers the server mounts.
 
 use app::backend::audit::AuditContext;
-use app::backend::services::{clinics, demo, team};
+use app::backend::db::DbError;
+use app::backend::db::schema::{privacy_requests, users};
+use app::backend::services::{clinics, demo, requests, team};
+use app::backend::tenancy::Scope;
+use app::domain::clinic::ClinicId;
 use app::domain::email::EmailAddress;
+use app::domain::meta::SignedRequest;
 use app::domain::roles::ClinicRole;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
 use http::Method;
+use uuid::Uuid;
 
 use crate::common::{TestApp, spawn_app};
 use crate::tenancy::clinic_input;
@@ -20,8 +28,9 @@ fn admin_routes() -> Vec<(Method, String)> {
         .collect();
     for (path, _) in app::api::routes() {
         if path.starts_with("/admin") {
-            // Form handlers take POST; `/admin` itself is a GET redirect.
-            let method = if path == "/admin" {
+            // Form handlers take POST; `/admin` itself, the CSV export and
+            // the file downloads are GETs.
+            let method = if path == "/admin" || path.ends_with(".csv") || path.ends_with("{file}") {
                 Method::GET
             } else {
                 Method::POST
@@ -40,6 +49,8 @@ struct Fixture {
     b_slug: String,
     b_member: String,
     b_invitation: String,
+    b_request: String,
+    b_file: String,
 }
 
 async fn fixture() -> Fixture {
@@ -83,12 +94,62 @@ async fn fixture() -> Fixture {
     )
     .await
     .expect("invitation in B");
+    let (b_request, b_file) = request_with_file(&app, b).await;
     Fixture {
         app,
         b_slug: "bravo".into(),
         b_member: member.to_string(),
         b_invitation: invitation.to_string(),
+        b_request: b_request.to_string(),
+        b_file: b_file.to_string(),
     }
+}
+
+/// A verified erasure request in clinic B (through Meta's callback, which
+/// needs no email round trip) with one reply file.
+async fn request_with_file(app: &TestApp, b: ClinicId) -> (Uuid, Uuid) {
+    requests::meta::create_deletion(
+        &app.state,
+        b,
+        SignedRequest {
+            user_id: "10001".into(),
+            issued_at: None,
+        },
+        None,
+    )
+    .await
+    .expect("erasure request in B");
+    let (request, owner) = app
+        .db
+        .scoped(Scope::Clinic(b), move |c| {
+            Box::pin(async move {
+                let request: Uuid = privacy_requests::table
+                    .filter(privacy_requests::clinic_id.eq(b.0))
+                    .select(privacy_requests::id)
+                    .first(c)
+                    .await?;
+                let owner: Uuid = users::table
+                    .filter(users::email.eq("owner@bravo.example"))
+                    .select(users::id)
+                    .first(c)
+                    .await?;
+                Ok::<_, DbError>((request, owner))
+            })
+        })
+        .await
+        .expect("B's request and owner");
+    let file = requests::staff::attach_file(
+        &app.state,
+        &AuditContext::cli(),
+        b,
+        owner,
+        request,
+        "reply.pdf",
+        b"%PDF-1.4\n% reply\n".to_vec(),
+    )
+    .await
+    .expect("file in B");
+    (request, file)
 }
 
 impl Fixture {
@@ -98,6 +159,8 @@ impl Fixture {
             .replace("{slug}", &self.b_slug)
             .replace("{member}", &self.b_member)
             .replace("{invitation}", &self.b_invitation)
+            .replace("{request}", &self.b_request)
+            .replace("{file}", &self.b_file)
     }
 
     async fn call(&self, method: &Method, path: &str) -> u16 {

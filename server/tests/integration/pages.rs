@@ -257,7 +257,8 @@ async fn assets_are_cached_by_hash_and_revalidate_with_etags() {
 async fn oversized_bodies_are_refused_with_413_and_a_page() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let app = spawn_app().await;
-    // The server answers from the declared length, before any body is sent.
+    // Above the largest upload the server answers from the declared length,
+    // before any body is sent.
     let address = app.address.trim_start_matches("http://").to_owned();
     let mut stream = tokio::net::TcpStream::connect(&address)
         .await
@@ -265,7 +266,7 @@ async fn oversized_bodies_are_refused_with_413_and_a_page() {
     let request = format!(
         "POST / HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n",
-        2 * 1024 * 1024
+        app::api::requests_admin::UPLOAD_LIMIT + 1
     );
     stream.write_all(request.as_bytes()).await.expect("write");
     let mut response = String::new();
@@ -278,6 +279,23 @@ async fn oversized_bodies_are_refused_with_413_and_a_page() {
             .contains("x-content-type-options: nosniff"),
         "{response}"
     );
+
+    // Forms take at most 1 MB.
+    demo::seed(&app.db, &AuditContext::system())
+        .await
+        .expect("demo data");
+    let csrf = app.csrf_on("/c/demo/requests/new").await;
+    let details = "x".repeat(2 * 1024 * 1024);
+    let response = app
+        .post_form(
+            "/c/demo/requests/new",
+            &csrf,
+            &[("name", "Big"), ("details", &details)],
+        )
+        .await;
+    assert_eq!(response.status(), 413);
+    let page = response.text().await.expect("body");
+    assert!(page.contains("The form is too large."), "{page}");
 }
 
 #[tokio::test]

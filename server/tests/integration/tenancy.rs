@@ -99,6 +99,9 @@ async fn two_clinics(db: &Db) -> (ClinicId, ClinicId) {
                 let job_id = jobs::enqueue(c, job).await?.expect("new job");
                 let id = clinic.0;
                 let connection = uuid::Uuid::new_v4();
+                let request = uuid::Uuid::new_v4();
+                let tag = if clinic == a { "AAAA" } else { "BBBB" };
+                let hash = |n: u8| format!("\\x{}", format!("{n:02x}").repeat(16) + &uuid::Uuid::new_v4().simple().to_string());
                 for sql in [
                     format!(
                         "INSERT INTO email_deliveries (clinic_id, job_id, message_id, template, recipient, status) \
@@ -120,6 +123,33 @@ async fn two_clinics(db: &Db) -> (ClinicId, ClinicId) {
                         uuid::Uuid::new_v4(),
                         uuid::Uuid::new_v4().simple(),
                         uuid::Uuid::new_v4().simple()
+                    ),
+                    format!(
+                        "INSERT INTO privacy_requests (id, clinic_id, reference, kind, status, source, \
+                         requester_name, requester_email, verified_at, base_due_on, due_on) VALUES \
+                         ('{request}', '{id}', 'PR-{tag}-2345', 'access', 'new', 'web_form', 'Pat', \
+                         'pat@example.org', now(), current_date + 30, current_date + 30)"
+                    ),
+                    format!(
+                        "INSERT INTO request_events (clinic_id, request_id, kind, author_kind, visible_to_requester) \
+                         VALUES ('{id}', '{request}', 'verified', 'system', true)"
+                    ),
+                    format!(
+                        "INSERT INTO request_files (id, clinic_id, request_id, filename, content_type, size_bytes, \
+                         sha256, sealed) VALUES ('{}', '{id}', '{request}', 'reply.pdf', 'application/pdf', 1, \
+                         '{}', '\\x00')",
+                        uuid::Uuid::new_v4(),
+                        hash(1)
+                    ),
+                    format!(
+                        "INSERT INTO download_grants (id, clinic_id, request_id, token_hash, expires_at) \
+                         VALUES ('{}', '{id}', '{request}', '{}', now() + interval '7 days')",
+                        uuid::Uuid::new_v4(),
+                        hash(2)
+                    ),
+                    format!(
+                        "INSERT INTO meta_deletions (confirmation_code, clinic_id, request_id, meta_user_id) \
+                         VALUES ('{tag}{tag}2345', '{id}', '{request}', '1234')"
                     ),
                 ] {
                     diesel::sql_query(sql).execute(c).await?;
