@@ -33,9 +33,10 @@ pub fn CsrfField() -> impl IntoView {
     view! { <input type="hidden" name=CSRF_FIELD value=token/> }
 }
 
-/// A summary of the form's problems, linking to each field.
+/// A summary of the form's problems, linking to each field, under `title`
+/// when given.
 #[component]
-pub fn ErrorSummary() -> impl IntoView {
+pub fn ErrorSummary(#[prop(optional, into)] title: Option<String>) -> impl IntoView {
     let state = form_state();
     let message = state.as_ref().and_then(|s| s.message.clone());
     let errors: Vec<(String, String)> = state
@@ -47,6 +48,7 @@ pub fn ErrorSummary() -> impl IntoView {
         })
         .unwrap_or_default();
     (message.is_some() || !errors.is_empty()).then(|| {
+        let title = title.filter(|_| !errors.is_empty());
         let items = errors
             .into_iter()
             .map(|(field, message)| {
@@ -56,6 +58,7 @@ pub fn ErrorSummary() -> impl IntoView {
             .collect_view();
         view! {
             <div class="alert error" role="alert" tabindex="-1">
+                {title.map(|t| view! { <h2 class="alert-title">{t}</h2> })}
                 {message.map(|m| view! { <p><strong>{m}</strong></p> })}
                 <ul class="error-list">{items}</ul>
             </div>
@@ -113,6 +116,15 @@ pub fn TextField(
     }
 }
 
+/// Text for the inside of a `<textarea>`, which Leptos writes without
+/// escaping: the browser decodes these entities, and `</textarea>` typed by
+/// a user cannot close the element.
+fn rcdata(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
 /// A labelled multi-line input.
 #[component]
 pub fn TextArea(
@@ -143,7 +155,7 @@ pub fn TextArea(
                 aria-invalid=error.is_some().then_some("true")
                 aria-describedby=described
             >
-                {value}
+                {rcdata(&value)}
             </textarea>
         </div>
     }

@@ -60,7 +60,7 @@ pub fn RequestFormPage() -> impl IntoView {
                     <h1>{title}</h1>
                     <p class="lead">{tr_args("request-lead", &[("clinic", clinic.name.clone()), ("deadline", clinic.deadline.clone())])}</p>
                 </div>
-                <ErrorSummary/>
+                <ErrorSummary title=tr("request-error-summary")/>
                 <form method="post" action=action class="card" novalidate>
                     <CsrfField/>
                     <div class="hp" aria-hidden="true">
