@@ -373,8 +373,10 @@ async fn meta_deletion(
     page: PageRequest,
     request: axum::extract::Request,
 ) -> Response {
-    let Ok(Some(clinic)) = clinics::find_public(&state.db, &slug).await else {
-        return meta_error(StatusCode::NOT_FOUND, "unknown clinic");
+    let clinic = match clinics::find_public(&state.db, &slug).await {
+        Ok(Some(clinic)) => clinic,
+        Ok(None) => return meta_error(StatusCode::NOT_FOUND, "unknown clinic"),
+        Err(e) => return app_error(e.into()),
     };
     let input = match signed_request(request).await {
         Ok(input) => input,
@@ -409,8 +411,10 @@ async fn meta_deauthorize(
     page: PageRequest,
     request: axum::extract::Request,
 ) -> Response {
-    let Ok(Some(clinic)) = clinics::find_public(&state.db, &slug).await else {
-        return meta_error(StatusCode::NOT_FOUND, "unknown clinic");
+    let clinic = match clinics::find_public(&state.db, &slug).await {
+        Ok(Some(clinic)) => clinic,
+        Ok(None) => return meta_error(StatusCode::NOT_FOUND, "unknown clinic"),
+        Err(e) => return app_error(e.into()),
     };
     let input = match signed_request(request).await {
         Ok(input) => input,
