@@ -410,6 +410,32 @@ impl Drop for TestApp {
     }
 }
 
+/// The portal with the demo clinic, emails sent to `sink` when given.
+pub async fn demo_app(sink: Option<&smtp::SmtpSink>) -> TestApp {
+    let app = match sink {
+        Some(sink) => spawn_app_with(&[("SMTP_URL", sink.url())]).await,
+        None => spawn_app().await,
+    };
+    app::backend::services::demo::seed(&app.db, &app::backend::audit::AuditContext::system())
+        .await
+        .expect("demo data");
+    app
+}
+
+/// The first link containing `needle` in the newest email to `to`.
+pub fn link_in_mail(sink: &smtp::SmtpSink, to: &str, needle: &str) -> Option<String> {
+    sink.messages()
+        .iter()
+        .rev()
+        .find(|m| m.to.iter().any(|t| t == to))
+        .and_then(|m| {
+            m.text()
+                .split_whitespace()
+                .find(|w| w.contains(needle))
+                .map(str::to_owned)
+        })
+}
+
 /// The value of the hidden `csrf` field in `html`.
 pub fn csrf_in(html: &str) -> Option<String> {
     let at = html.find(r#"name="csrf""#)?;

@@ -135,3 +135,76 @@ fn invalid_configuration_stops_start_up_naming_the_variable() {
         );
     }
 }
+
+/// Runs the binary with `input` on stdin.
+fn run_with_stdin(args: &[&str], env: &[(&str, String)], input: &str) -> std::process::Output {
+    use std::io::Write as _;
+    let mut child = crate::common::cli_command(args, env)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("the binary ends")
+}
+
+#[tokio::test]
+async fn set_meta_secret_reads_stdin_and_stores_the_secret_sealed() {
+    use app::backend::db::schema::{audit_events, clinics};
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+
+    let test_db = TestDb::new().await;
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let env = env(&test_db, data_dir.path());
+    assert_eq!(run_cli(&["demo"], &env).status.code(), Some(0));
+    let secret = "9b1f0e7c3a5d42e8b6c1f0a9d8e7c6b5";
+
+    let short = run_with_stdin(&["clinic", "set-meta-secret", "demo"], &env, "abc\n");
+    assert_eq!(short.status.code(), Some(2));
+    assert!(text(&short.stderr).contains("16 to 200 characters"));
+    let unknown = run_with_stdin(&["clinic", "set-meta-secret", "nowhere"], &env, secret);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(text(&unknown.stderr).contains("no clinic has the slug `nowhere`"));
+
+    let saved = run_with_stdin(
+        &["clinic", "set-meta-secret", "demo"],
+        &env,
+        &format!("{secret}\n"),
+    );
+    assert_eq!(saved.status.code(), Some(0), "{}", text(&saved.stderr));
+    let out = text(&saved.stdout);
+    assert!(out.contains("/c/demo/meta/data-deletion"), "{out}");
+    assert!(!out.contains(secret) && !text(&saved.stderr).contains(secret));
+
+    let (sealed, actions) = test_db
+        .db()
+        .scoped(app::backend::tenancy::Scope::System, |c| {
+            Box::pin(async move {
+                let sealed: Option<Vec<u8>> = clinics::table
+                    .filter(clinics::slug.eq("demo"))
+                    .select(clinics::meta_app_secret_sealed)
+                    .first(c)
+                    .await?;
+                let actions: Vec<String> = audit_events::table
+                    .select(audit_events::action)
+                    .load(c)
+                    .await?;
+                Ok::<_, app::backend::db::DbError>((sealed, actions))
+            })
+        })
+        .await
+        .expect("read back");
+    let sealed = sealed.expect("a stored secret");
+    assert!(
+        !sealed.windows(secret.len()).any(|w| w == secret.as_bytes()),
+        "the secret is encrypted at rest"
+    );
+    assert!(actions.iter().any(|a| a == "clinic.meta_secret_set"));
+}

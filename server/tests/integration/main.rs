@@ -13,6 +13,7 @@ mod managed_postgres;
 mod migrations;
 mod pages;
 mod platform;
+mod requests;
 mod sign_in;
 mod sso;
 mod team;

@@ -1,6 +1,7 @@
 //! Row-level security: the second wall between clinics.
 
 use app::backend::audit::AuditContext;
+use app::backend::db::schema::privacy_requests;
 use app::backend::db::{Conn, Db, DbError};
 use app::backend::jobs::{self, NewJob};
 use app::backend::services::clinics::{self, CreateClinic, NewOwner};
@@ -8,7 +9,7 @@ use app::backend::tenancy::Scope;
 use app::domain::clinic::{ClinicId, ClinicSlug};
 use app::domain::clinic_profile::ClinicProfileForm;
 use app::domain::email::EmailAddress;
-use diesel::QueryableByName;
+use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Text};
 use diesel_async::RunQueryDsl;
 
@@ -283,4 +284,57 @@ async fn writing_a_row_for_another_clinic_is_refused_by_the_database() {
         moved.is_err(),
         "moving a row to another clinic must be refused"
     );
+
+    // A row of clinic A cannot point at clinic B's request: the reference
+    // carries the clinic, and the database checks both.
+    let attached = db
+        .scoped(Scope::Clinic(a), move |c| {
+            Box::pin(async move {
+                Ok::<_, DbError>(
+                    diesel::sql_query(format!(
+                        "INSERT INTO request_events (clinic_id, request_id, kind, author_kind, \
+                         visible_to_requester) SELECT '{}', id, 'note', 'staff', false \
+                         FROM privacy_requests WHERE reference = 'PR-BBBB-2345'",
+                        a.0
+                    ))
+                    .execute(c)
+                    .await?,
+                )
+            })
+        })
+        .await;
+    // Under A's scope B's request is invisible, so nothing is inserted…
+    assert_eq!(attached.expect("a harmless statement"), 0);
+    let b_request: uuid::Uuid = db
+        .scoped(Scope::Clinic(b), |c| {
+            Box::pin(async move {
+                Ok::<_, DbError>(
+                    privacy_requests::table
+                        .filter(privacy_requests::reference.eq("PR-BBBB-2345"))
+                        .select(privacy_requests::id)
+                        .first(c)
+                        .await?,
+                )
+            })
+        })
+        .await
+        .expect("B's request");
+    // …and naming its id directly breaks the composite foreign key.
+    let forged = db
+        .scoped(Scope::Clinic(a), move |c| {
+            Box::pin(async move {
+                Ok::<_, DbError>(
+                    diesel::sql_query(format!(
+                        "INSERT INTO request_events (clinic_id, request_id, kind, author_kind, \
+                         visible_to_requester) VALUES ('{}', '{b_request}', 'note', 'staff', false)",
+                        a.0
+                    ))
+                    .execute(c)
+                    .await?,
+                )
+            })
+        })
+        .await;
+    let error = forged.expect_err("a cross-clinic reference").to_string();
+    assert!(error.contains("foreign key"), "{error}");
 }
