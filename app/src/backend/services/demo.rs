@@ -152,12 +152,175 @@ pub async fn seed(db: &Db, ctx: &AuditContext) -> Result<DemoOutcome, DemoError>
         })
     })
     .await?;
+    seed_requests(db, clinic_id).await?;
 
     Ok(DemoOutcome {
         clinic_id,
         created: true,
         owner_email,
     })
+}
+
+/// One invented request; the Privacy Officer handles the assigned ones.
+struct DemoRequest {
+    reference: &'static str,
+    kind: &'static str,
+    status: &'static str,
+    name: &'static str,
+    email: &'static str,
+    verified_days_ago: i32,
+    details: &'static str,
+    assigned: bool,
+}
+
+/// Invented privacy requests in every state, dated relative to today so the
+/// queue, the deadlines and the dashboard chart have something to show.
+/// Requesters of demo requests have no status link.
+async fn seed_requests(db: &Db, clinic: ClinicId) -> Result<(), DemoError> {
+    let requests = [
+        DemoRequest {
+            reference: "PR-7K3D-9QX2",
+            kind: "access",
+            status: "in_progress",
+            name: "Sofia Brandt",
+            email: "sofia.brandt@example.org",
+            verified_days_ago: 12,
+            details: "Please send me a copy of my records from the last three years, including lab results.",
+            assigned: true,
+        },
+        DemoRequest {
+            reference: "PR-4HMT-2VNE",
+            kind: "erasure",
+            status: "new",
+            name: "Daniel Weber",
+            email: "d.weber@example.net",
+            verified_days_ago: 2,
+            details: "I no longer use the clinic's app. Please delete my account and the data collected through it.",
+            assigned: false,
+        },
+        DemoRequest {
+            reference: "PR-Q8WA-6JZS",
+            kind: "rectification",
+            status: "awaiting_requester",
+            name: "Amira Haddad",
+            email: "amira.haddad@example.org",
+            verified_days_ago: 20,
+            details: "My date of birth is wrong in my patient file.",
+            assigned: true,
+        },
+        DemoRequest {
+            reference: "PR-R5GX-3KPB",
+            kind: "objection",
+            status: "in_progress",
+            name: "Markus Vogel",
+            email: "markus.vogel@example.com",
+            verified_days_ago: 35,
+            details: "I object to my contact details being used for newsletters.",
+            assigned: true,
+        },
+        DemoRequest {
+            reference: "PR-N2CY-8TFD",
+            kind: "portability",
+            status: "completed",
+            name: "Ivan Petrenko",
+            email: "ivan.petrenko@example.org",
+            verified_days_ago: 70,
+            details: "Please send my vaccination history in a machine-readable format.",
+            assigned: true,
+        },
+        DemoRequest {
+            reference: "PR-V9ME-5WHK",
+            kind: "withdraw_consent",
+            status: "completed",
+            name: "Clara Neumann",
+            email: "clara.neumann@example.net",
+            verified_days_ago: 50,
+            details: "I withdraw my consent to appointment reminders by SMS.",
+            assigned: false,
+        },
+    ];
+    db.scoped(Scope::Clinic(clinic), move |c| {
+        Box::pin(async move {
+            for DemoRequest {
+                reference,
+                kind,
+                status,
+                name,
+                email,
+                verified_days_ago: days,
+                details,
+                assigned,
+            } in requests
+            {
+                let id = Uuid::now_v7();
+                let (outcome, completed) = if status == "completed" {
+                    ("'fulfilled'", format!("now() - interval '{} days'", days - 21))
+                } else {
+                    ("NULL", "NULL".to_owned())
+                };
+                let paused = if status == "awaiting_requester" {
+                    "current_date - 5"
+                } else {
+                    "NULL"
+                };
+                let assignee = if assigned {
+                    "(SELECT id FROM users WHERE email = 'dpo@lindenhof-clinic.example')"
+                } else {
+                    "NULL"
+                };
+                diesel::sql_query(format!(
+                    "INSERT INTO privacy_requests (id, clinic_id, reference, kind, status, outcome, source, \
+                     requester_name, requester_email, details, verified_at, base_due_on, due_on, \
+                     paused_since, assignee_id, completed_at, created_at) VALUES \
+                     ($1, $2, $3, $4, $5, {outcome}, 'web_form', $6, $7, $8, \
+                     now() - make_interval(days => $9), \
+                     (current_date - $9 + interval '1 month')::date, \
+                     (current_date - $9 + interval '1 month')::date, \
+                     {paused}, {assignee}, {completed}, now() - make_interval(days => $9))"
+                ))
+                .bind::<diesel::sql_types::Uuid, _>(id)
+                .bind::<diesel::sql_types::Uuid, _>(clinic.0)
+                .bind::<diesel::sql_types::Text, _>(reference)
+                .bind::<diesel::sql_types::Text, _>(kind)
+                .bind::<diesel::sql_types::Text, _>(status)
+                .bind::<diesel::sql_types::Text, _>(name)
+                .bind::<diesel::sql_types::Text, _>(email)
+                .bind::<diesel::sql_types::Text, _>(details)
+                .bind::<diesel::sql_types::Integer, _>(days)
+                .execute(c)
+                .await?;
+                let mut events = vec![("verified", "", true)];
+                match status {
+                    "in_progress" => events.push(("started", "", true)),
+                    "awaiting_requester" => events.push((
+                        "information_requested",
+                        "Please tell us the correct date of birth and attach a copy of an identity document.",
+                        true,
+                    )),
+                    "completed" => {
+                        events.push(("note", "Export prepared from the practice system.", false));
+                        events.push(("completed", "", true));
+                    }
+                    _ => {}
+                }
+                for (kind, body, visible) in events {
+                    diesel::sql_query(
+                        "INSERT INTO request_events (clinic_id, request_id, kind, author_kind, body, \
+                         visible_to_requester) VALUES ($1, $2, $3, 'system', $4, $5)",
+                    )
+                    .bind::<diesel::sql_types::Uuid, _>(clinic.0)
+                    .bind::<diesel::sql_types::Uuid, _>(id)
+                    .bind::<diesel::sql_types::Text, _>(kind)
+                    .bind::<diesel::sql_types::Text, _>(body)
+                    .bind::<diesel::sql_types::Bool, _>(visible)
+                    .execute(c)
+                    .await?;
+                }
+            }
+            Ok::<_, DemoError>(())
+        })
+    })
+    .await
 }
 
 async fn ensure_operator(db: &Db) -> Result<(), DemoError> {
