@@ -69,7 +69,7 @@ fn staff_action(form: &FormData) -> Result<StaffAction, FieldErrors> {
     let mut e = FieldErrors::new();
     let action = match form.get("action").as_str() {
         "start" => Some(StaffAction::Start),
-        "ask" => text(form, "message", &mut e, "Your question")
+        "ask" => text(form, "question", &mut e, "Your question")
             .map(|message| StaffAction::AskRequester { message }),
         "message" => {
             text(form, "message", &mut e, "The message").map(|body| StaffAction::Message { body })

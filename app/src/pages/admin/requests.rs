@@ -333,7 +333,7 @@ fn RequestActions(slug: String, detail: Detail) -> impl IntoView {
             <div class="action-grid">
                 {(status == RequestStatus::New).then(|| form("start", "Start work", "Start", view! { <p class="muted">"Mark the request as in progress."</p> }.into_any()))}
                 {(matches!(status, RequestStatus::New | RequestStatus::InProgress)).then(|| form("ask", "Ask the requester", "Send and pause the clock",
-                    view! { <TextArea name="message" label="Your question (emailed to the requester)" value="" rows=3/> }.into_any()))}
+                    view! { <TextArea name="question" label="Your question (emailed to the requester)" value="" rows=3/> }.into_any()))}
                 {open.then(|| form("complete", "Complete", "Complete the request", view! {
                     <SelectField name="outcome" label="Outcome" value="fulfilled" options=outcomes.clone()/>
                     <TextArea name="completion_message" label="Message to the requester (required when refusing)" value="" rows=3
