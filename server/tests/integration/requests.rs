@@ -114,6 +114,22 @@ async fn nth_mail(sink: &SmtpSink, to: &str, count: usize) -> String {
     to_them()[count - 1].text()
 }
 
+/// Waits for an email to `to` whose text contains `needle`; its text.
+async fn mail_with(sink: &SmtpSink, to: &str, needle: &str) -> String {
+    let find = || {
+        sink.messages()
+            .into_iter()
+            .filter(|m| m.to.iter().any(|t| t == to))
+            .map(|m| m.text())
+            .find(|text| text.contains(needle))
+    };
+    assert!(
+        eventually(Duration::from_secs(20), || async { find().is_some() }).await,
+        "no email to {to} containing {needle:?}"
+    );
+    find().expect("the email")
+}
+
 /// Submits the form and follows the emailed confirmation link; the status
 /// page's path.
 async fn submit_and_verify(app: &TestApp, sink: &SmtpSink, patient: &Browser<'_>) -> String {
@@ -889,4 +905,80 @@ async fn the_demo_clinic_shows_requests_in_every_state_on_its_dashboard_and_queu
         .await
         .expect("body");
     assert!(all.contains("PR-N2CY-8TFD") && all.contains("PR-V9ME-5WHK"));
+}
+
+#[tokio::test]
+async fn requesters_withdraw_after_confirming_and_refusals_name_the_authority() {
+    let sink = SmtpSink::start();
+    let app = demo_app(Some(&sink)).await;
+    let patient = Browser::new(&app);
+
+    // Withdrawing asks first, then ends the request and says so by email.
+    let status = submit_and_verify(&app, &sink, &patient).await;
+    let (reference, token) = reference_and_token(&status);
+    let withdraw = format!("/c/demo/requests/{reference}/withdraw?t={token}");
+    let confirm = patient.text(&withdraw).await;
+    assert!(confirm.contains("Yes, withdraw my request"), "{confirm}");
+    assert!(patient.text(&status).await.contains("Received"));
+    let response = patient
+        .post(
+            &withdraw,
+            &format!("/c/demo/requests/{reference}/withdraw"),
+            &[("t", token.as_str())],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    assert!(patient.text(&status).await.contains("Withdrawn"));
+    mail_with(
+        &sink,
+        PATIENT,
+        &format!("Your request {reference} was withdrawn"),
+    )
+    .await;
+
+    // A refusal needs its reason, and the email names the right to complain.
+    let status = submit_and_verify(&app, &sink, &patient).await;
+    let (reference, _) = reference_and_token(&status);
+    app.sign_in(DPO).await;
+    let id = request_id(&app, &reference).await;
+    let response = act(
+        &app,
+        &id,
+        &[
+            ("action", "complete"),
+            ("outcome", "refused"),
+            ("completion_message", ""),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 422);
+    assert!(
+        response
+            .text()
+            .await
+            .expect("body")
+            .contains("A refusal needs its reason")
+    );
+    let response = act(
+        &app,
+        &id,
+        &[
+            ("action", "complete"),
+            ("outcome", "refused"),
+            (
+                "completion_message",
+                "We must keep treatment records for ten years after the last visit.",
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 303);
+    let mail = mail_with(&sink, PATIENT, "has refused your request").await;
+    assert!(mail.contains("ten years after the last visit"));
+    assert!(mail.contains(
+        "right to lodge a complaint with the supervisory authority, Berlin Commissioner for Data Protection"
+    ));
+    // A completed request takes no further actions.
+    let again = act(&app, &id, &[("action", "start")]).await;
+    assert_eq!(again.status(), 422);
 }
