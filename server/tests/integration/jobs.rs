@@ -468,3 +468,48 @@ async fn two_worker_processes_deliver_1000_queued_emails_exactly_once() {
     assert!(attempts.iter().all(|a| *a == 1), "every job ran once");
     assert_eq!(deliveries(&db).await.len(), 1000);
 }
+
+#[tokio::test]
+async fn the_worker_schedules_and_runs_each_periodic_job_once_per_period() {
+    let hour = || chrono::Utc::now().format("%Y-%m-%dT%H").to_string();
+    let started = hour();
+    let app = crate::common::spawn_app().await;
+    let done_kinds = || async {
+        app.db
+            .scoped(Scope::System, |c| {
+                Box::pin(async move {
+                    Ok::<_, DbError>(
+                        jobs_table::table
+                            .filter(jobs_table::status.eq("done"))
+                            .select(jobs_table::kind)
+                            .load::<String>(c)
+                            .await?,
+                    )
+                })
+            })
+            .await
+            .expect("jobs")
+    };
+    let every: HashSet<String> = app::backend::jobs::handlers::PERIODIC
+        .iter()
+        .map(|(kind, _)| (*kind).to_owned())
+        .collect();
+    assert!(every.contains("requests.reminders") && every.contains("requests.purge_unverified"));
+    // The worker schedules them as it starts, and each one succeeds.
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            every.is_subset(&done_kinds().await.into_iter().collect())
+        })
+        .await,
+        "done: {:?}",
+        done_kinds().await
+    );
+    // Another worker, or the next tick, in the same period adds nothing.
+    let added = app::backend::jobs::handlers::schedule_periodic(&app.db)
+        .await
+        .expect("schedule");
+    if hour() == started {
+        assert_eq!(added, 0);
+        assert_eq!(done_kinds().await.len(), every.len());
+    }
+}

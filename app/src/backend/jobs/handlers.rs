@@ -226,14 +226,31 @@ async fn purge_expired_auth(ctx: &JobContext) -> Result<(), JobError> {
     Ok(())
 }
 
+/// The periodic jobs: kind, and whether it runs hourly (else daily).
+pub const PERIODIC: [(&str, bool); 4] = [
+    (PURGE_FINISHED_JOBS, false),
+    (PURGE_EXPIRED_AUTH, true),
+    (PURGE_UNVERIFIED_REQUESTS, true),
+    (requests::staff::REMINDERS_JOB, false),
+];
+
 /// Enqueues the periodic jobs due in the current period. Every worker calls
 /// this; the idempotency key (kind and period) makes only the first one count.
 pub async fn schedule_periodic(db: &Db) -> Result<usize, DbError> {
-    let today = Utc::now().format("%Y-%m-%d").to_string();
-    let periodic = [(
-        PURGE_FINISHED_JOBS,
-        format!("{PURGE_FINISHED_JOBS}:{today}"),
-    )];
+    let now = Utc::now();
+    let (day, hour) = (
+        now.format("%Y-%m-%d").to_string(),
+        now.format("%Y-%m-%dT%H").to_string(),
+    );
+    let periodic: Vec<(&str, String)> = PERIODIC
+        .iter()
+        .map(|&(kind, hourly)| {
+            (
+                kind,
+                format!("{kind}:{}", if hourly { &hour } else { &day }),
+            )
+        })
+        .collect();
     db.scoped(Scope::System, move |c| {
         Box::pin(async move {
             let mut added = 0;
