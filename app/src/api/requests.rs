@@ -22,6 +22,7 @@ use crate::backend::services::requests::{self, RequestError, meta};
 use crate::backend::state::AppState;
 use crate::domain::forms::FieldErrors;
 use crate::domain::locale::{self, Locale};
+use crate::domain::meta::SignedRequest;
 use crate::domain::requests::RequestForm;
 
 /// Routes of this module.
@@ -367,33 +368,41 @@ async fn signed_request(request: axum::extract::Request) -> Result<String, Respo
     value.ok_or_else(|| meta_error(StatusCode::BAD_REQUEST, "signed_request is missing"))
 }
 
+/// The clinic and the verified content of a Meta callback, or the JSON
+/// error that refuses it.
+async fn verified_callback(
+    state: &AppState,
+    slug: &str,
+    request: axum::extract::Request,
+) -> Result<(PublicClinic, SignedRequest), Response> {
+    let clinic = match clinics::find_public(&state.db, slug).await {
+        Ok(Some(clinic)) => clinic,
+        Ok(None) => return Err(meta_error(StatusCode::NOT_FOUND, "unknown clinic")),
+        Err(e) => return Err(app_error(e.into())),
+    };
+    let input = signed_request(request).await?;
+    match meta::verify(state, clinic.id, &input).await {
+        Ok(signed) => Ok((clinic, signed)),
+        Err(meta::CallbackError::NotConfigured) => Err(meta_error(
+            StatusCode::NOT_FOUND,
+            "this clinic does not accept Meta callbacks",
+        )),
+        Err(meta::CallbackError::Invalid(e)) => {
+            Err(meta_error(StatusCode::BAD_REQUEST, e.to_string()))
+        }
+        Err(meta::CallbackError::Db(e)) => Err(app_error(e.into())),
+    }
+}
+
 async fn meta_deletion(
     State(state): State<AppState>,
     Path(slug): Path<String>,
     page: PageRequest,
     request: axum::extract::Request,
 ) -> Response {
-    let clinic = match clinics::find_public(&state.db, &slug).await {
-        Ok(Some(clinic)) => clinic,
-        Ok(None) => return meta_error(StatusCode::NOT_FOUND, "unknown clinic"),
-        Err(e) => return app_error(e.into()),
-    };
-    let input = match signed_request(request).await {
-        Ok(input) => input,
+    let (clinic, signed) = match verified_callback(&state, &slug, request).await {
+        Ok(verified) => verified,
         Err(response) => return response,
-    };
-    let signed = match meta::verify(&state, clinic.id, &input).await {
-        Ok(signed) => signed,
-        Err(meta::CallbackError::NotConfigured) => {
-            return meta_error(
-                StatusCode::NOT_FOUND,
-                "this clinic does not accept Meta data-deletion callbacks",
-            );
-        }
-        Err(meta::CallbackError::Invalid(e)) => {
-            return meta_error(StatusCode::BAD_REQUEST, e.to_string());
-        }
-        Err(meta::CallbackError::Db(e)) => return app_error(e.into()),
     };
     match meta::create_deletion(&state, clinic.id, signed, page.request_id()).await {
         Ok(code) => Json(json!({
@@ -411,27 +420,12 @@ async fn meta_deauthorize(
     page: PageRequest,
     request: axum::extract::Request,
 ) -> Response {
-    let clinic = match clinics::find_public(&state.db, &slug).await {
-        Ok(Some(clinic)) => clinic,
-        Ok(None) => return meta_error(StatusCode::NOT_FOUND, "unknown clinic"),
-        Err(e) => return app_error(e.into()),
-    };
-    let input = match signed_request(request).await {
-        Ok(input) => input,
+    let (clinic, signed) = match verified_callback(&state, &slug, request).await {
+        Ok(verified) => verified,
         Err(response) => return response,
     };
-    match meta::verify(&state, clinic.id, &input).await {
-        Ok(signed) => {
-            match meta::record_deauthorization(&state, clinic.id, &signed, page.request_id()).await
-            {
-                Ok(()) => Json(json!({})).into_response(),
-                Err(e) => app_error(e.into()),
-            }
-        }
-        Err(meta::CallbackError::NotConfigured) => {
-            meta_error(StatusCode::NOT_FOUND, "not configured")
-        }
-        Err(meta::CallbackError::Invalid(e)) => meta_error(StatusCode::BAD_REQUEST, e.to_string()),
-        Err(meta::CallbackError::Db(e)) => app_error(e.into()),
+    match meta::record_deauthorization(&state, clinic.id, &signed, page.request_id()).await {
+        Ok(()) => Json(json!({})).into_response(),
+        Err(e) => app_error(e.into()),
     }
 }

@@ -348,6 +348,11 @@ impl TestApp {
             .expect("request")
     }
 
+    /// The body of GET `path`.
+    pub async fn text(&self, path: &str) -> String {
+        self.get(path).await.text().await.expect("body")
+    }
+
     /// The form token of this client's session, read from a form on `page`.
     pub async fn csrf_on(&self, page: &str) -> String {
         let html = self.get(page).await.text().await.expect("body");

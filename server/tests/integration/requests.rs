@@ -169,11 +169,8 @@ fn reference_and_token(status: &str) -> (String, String) {
 /// The id of the request with `reference`, from the clinic's queue search.
 async fn request_id(app: &TestApp, reference: &str) -> String {
     let queue = app
-        .get(&format!("/admin/c/demo/requests?q={reference}"))
-        .await
-        .text()
-        .await
-        .expect("body");
+        .text(&format!("/admin/c/demo/requests?q={reference}"))
+        .await;
     let at = queue
         .find("/admin/c/demo/requests/0")
         .unwrap_or_else(|| panic!("{reference} is not in the queue: {queue}"));
@@ -289,12 +286,7 @@ async fn a_request_runs_from_the_form_to_the_downloaded_reply_through_email() {
     assert_eq!(response.status(), 303);
     // Days later the officer's session has ended; they sign in again.
     app.sign_in(DPO).await;
-    let detail = app
-        .get(&format!("/admin/c/demo/requests/{id}"))
-        .await
-        .text()
-        .await
-        .expect("body");
+    let detail = app.text(&format!("/admin/c/demo/requests/{id}")).await;
     assert!(detail.contains("2019 to 2024, please."), "{detail}");
     // Three paused days move the deadline by three days.
     let resumed_due = (app.state.clock.now().date_naive() - chrono::Days::new(3)
@@ -572,12 +564,7 @@ async fn reminders_reach_the_assignee_once_and_late_extensions_are_refused() {
     let (reference, _) = reference_and_token(&status);
     app.sign_in(DPO).await;
     let id = request_id(&app, &reference).await;
-    let detail = app
-        .get(&format!("/admin/c/demo/requests/{id}"))
-        .await
-        .text()
-        .await
-        .expect("body");
+    let detail = app.text(&format!("/admin/c/demo/requests/{id}")).await;
     let me = detail
         .split("<option value=\"")
         .skip(1)
@@ -617,12 +604,7 @@ async fn reminders_reach_the_assignee_once_and_late_extensions_are_refused() {
     assert_eq!(response.status(), 422);
     let detail = response.text().await.expect("body");
     assert!(detail.contains("before the original deadline"), "{detail}");
-    let queue = app
-        .get("/admin/c/demo/requests?overdue=1")
-        .await
-        .text()
-        .await
-        .expect("body");
+    let queue = app.text("/admin/c/demo/requests?overdue=1").await;
     assert!(queue.contains(&reference));
 
     // The export lists it, and exporting is audited.
@@ -877,7 +859,7 @@ fn signed_text(text: &str, secret: &[u8]) -> String {
 async fn the_demo_clinic_shows_requests_in_every_state_on_its_dashboard_and_queue() {
     let app = demo_app(None).await;
     app.sign_in(DPO).await;
-    let dashboard = app.get("/admin/c/demo").await.text().await.expect("body");
+    let dashboard = app.text("/admin/c/demo").await;
     // Four open demo requests, one of them past its deadline.
     assert!(
         dashboard.contains("<strong>4</strong> open requests"),
@@ -890,20 +872,10 @@ async fn the_demo_clinic_shows_requests_in_every_state_on_its_dashboard_and_queu
         "{dashboard}"
     );
 
-    let queue = app
-        .get("/admin/c/demo/requests?overdue=on")
-        .await
-        .text()
-        .await
-        .expect("body");
+    let queue = app.text("/admin/c/demo/requests?overdue=on").await;
     assert!(queue.contains("PR-R5GX-3KPB") && !queue.contains("PR-4HMT-2VNE"));
     assert!(queue.contains("Dr. Miriam Hartmann"), "assigned to the DPO");
-    let all = app
-        .get("/admin/c/demo/requests?status=completed")
-        .await
-        .text()
-        .await
-        .expect("body");
+    let all = app.text("/admin/c/demo/requests?status=completed").await;
     assert!(all.contains("PR-N2CY-8TFD") && all.contains("PR-V9ME-5WHK"));
 }
 
