@@ -12,6 +12,7 @@ pub mod forms;
 pub mod jobs;
 pub mod locale;
 pub mod meta;
+pub mod notices;
 pub mod pagination;
 pub mod permissions;
 pub mod requests;
