@@ -1,6 +1,7 @@
-// End-to-end tests in Debian's Chromium against the release binary, a real
+// End-to-end tests in Debian's Chromium against the portal binary, a real
 // OpenID provider and a real SMTP listener. Started by scripts/e2e, which
-// sets PORTAL_E2E_DATA_DIR to a fresh folder.
+// sets PORTAL_E2E_DATA_DIR to a fresh folder and PORTAL_BIN to the binary
+// it built (the debug build unless told otherwise).
 import { defineConfig } from '@playwright/test';
 
 export const ports = {
@@ -42,7 +43,7 @@ export default defineConfig({
     },
     {
       // The portal on its own managed Postgres, seeded with the demo clinic.
-      command: '../target/release/privacy-portal serve',
+      command: `${process.env.PORTAL_BIN || '../target/debug/privacy-portal'} serve`,
       url: `${base}/readyz`,
       timeout: 180_000,
       env: {
