@@ -276,6 +276,121 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    documents (id) {
+        id -> Uuid,
+        clinic_id -> Nullable<Uuid>,
+        kind -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    document_versions (id) {
+        id -> Uuid,
+        document_id -> Uuid,
+        clinic_id -> Nullable<Uuid>,
+        number -> Nullable<Int4>,
+        state -> Text,
+        title -> Text,
+        body_md -> Text,
+        summary -> Text,
+        material -> Bool,
+        effective_at -> Nullable<Timestamptz>,
+        published_at -> Nullable<Timestamptz>,
+        published_by -> Nullable<Uuid>,
+        ended_at -> Nullable<Timestamptz>,
+        created_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    subscribers (id) {
+        id -> Uuid,
+        clinic_id -> Nullable<Uuid>,
+        email -> Text,
+        locale -> Text,
+        status -> Text,
+        confirm_token_hash -> Nullable<Bytea>,
+        confirm_expires_at -> Nullable<Timestamptz>,
+        confirmed_at -> Nullable<Timestamptz>,
+        unsubscribed_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    suppressions (id) {
+        id -> Int8,
+        clinic_id -> Nullable<Uuid>,
+        email -> Text,
+        reason -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    recipient_lists (id) {
+        id -> Uuid,
+        clinic_id -> Uuid,
+        name -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    recipient_list_members (list_id, email) {
+        list_id -> Uuid,
+        clinic_id -> Uuid,
+        email -> Text,
+        name -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    campaigns (id) {
+        id -> Uuid,
+        clinic_id -> Nullable<Uuid>,
+        version_id -> Uuid,
+        status -> Text,
+        recipients -> Int4,
+        suppressed -> Int4,
+        created_at -> Timestamptz,
+        started_at -> Nullable<Timestamptz>,
+        finished_at -> Nullable<Timestamptz>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    campaign_recipients (id) {
+        id -> Int8,
+        campaign_id -> Uuid,
+        clinic_id -> Nullable<Uuid>,
+        email -> Text,
+        status -> Text,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        locked_until -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
+        sent_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    acknowledgements (version_id, clinic_id, user_id) {
+        version_id -> Uuid,
+        clinic_id -> Uuid,
+        user_id -> Uuid,
+        acknowledged_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(memberships -> clinics (clinic_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(audit_events -> clinics (clinic_id));
@@ -293,6 +408,12 @@ diesel::joinable!(request_events -> users (author_id));
 diesel::joinable!(request_files -> privacy_requests (request_id));
 diesel::joinable!(download_grants -> privacy_requests (request_id));
 diesel::joinable!(meta_deletions -> privacy_requests (request_id));
+diesel::joinable!(document_versions -> documents (document_id));
+diesel::joinable!(campaigns -> document_versions (version_id));
+diesel::joinable!(campaign_recipients -> campaigns (campaign_id));
+diesel::joinable!(recipient_list_members -> recipient_lists (list_id));
+diesel::joinable!(acknowledgements -> document_versions (version_id));
+diesel::joinable!(acknowledgements -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     platform,
@@ -313,4 +434,13 @@ diesel::allow_tables_to_appear_in_same_query!(
     request_files,
     download_grants,
     meta_deletions,
+    documents,
+    document_versions,
+    subscribers,
+    suppressions,
+    recipient_lists,
+    recipient_list_members,
+    campaigns,
+    campaign_recipients,
+    acknowledgements,
 );

@@ -1,0 +1,10 @@
+DROP TABLE acknowledgements;
+DROP TABLE campaign_recipients;
+DROP TABLE campaigns;
+DROP TABLE recipient_list_members;
+DROP TABLE recipient_lists;
+DROP TABLE suppressions;
+DROP TABLE subscribers;
+DROP TABLE document_versions;
+DROP FUNCTION document_versions_immutable();
+DROP TABLE documents;
