@@ -9,6 +9,8 @@ use std::str::FromStr;
 use chrono::{DateTime, Duration, Utc};
 
 use super::clinic::InvalidValue;
+use super::forms::FieldErrors;
+use super::text::{clean_optional_text, clean_text};
 
 /// What a document is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -33,6 +35,20 @@ impl DocumentKind {
             Self::CookiePolicy => "cookie_policy",
             Self::DataProcessingAgreement => "data_processing_agreement",
         }
+    }
+
+    /// Form used in URLs.
+    pub fn slug(self) -> &'static str {
+        match self {
+            Self::PrivacyNotice => "privacy-notice",
+            Self::CookiePolicy => "cookie-policy",
+            Self::DataProcessingAgreement => "data-processing-agreement",
+        }
+    }
+
+    /// The kind named by a URL slug.
+    pub fn from_slug(slug: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.slug() == slug)
     }
 
     /// English name.
@@ -214,6 +230,78 @@ pub fn parse_notice_days(input: &str) -> Result<u32, &'static str> {
         .ok_or("must be a whole number of days from 0 to 365")
 }
 
+/// A draft as typed in the editor.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DraftForm {
+    pub title: String,
+    pub body: String,
+    pub summary: String,
+    pub material: bool,
+}
+
+/// A draft that passed the checks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Draft {
+    pub title: String,
+    pub body: String,
+    pub summary: String,
+    pub material: bool,
+}
+
+impl DraftForm {
+    /// Checks every field; a material change needs a summary, since the
+    /// change notice sends it.
+    pub fn validate(&self) -> Result<Draft, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let title = errors.check("title", "The title", clean_text(&self.title, 200, false));
+        let body = if self.body.len() > super::markdown::MAX_SOURCE_BYTES {
+            errors.add("body", "The text is longer than 200,000 characters.");
+            None
+        } else {
+            errors.check("body", "The text", clean_text(&self.body, 200_000, true))
+        };
+        let summary = errors
+            .check(
+                "summary",
+                "The summary",
+                clean_optional_text(&self.summary, 2000, true),
+            )
+            .map(Option::unwrap_or_default);
+        if self.material && summary.as_deref() == Some("") {
+            errors.add(
+                "summary",
+                "A material change needs a summary of changes: it is what the change notice tells people.",
+            );
+        }
+        match (title, body, summary) {
+            (Some(title), Some(body), Some(summary)) if errors.is_empty() => Ok(Draft {
+                title,
+                body: body.replace("\r\n", "\n"),
+                summary,
+                material: self.material,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// Reads the effective date typed in the publish form (`YYYY-MM-DD` or
+/// `YYYY-MM-DDTHH:MM`, in UTC); empty means "now".
+pub fn parse_effective_date(input: &str) -> Result<Option<DateTime<Utc>>, &'static str> {
+    let input = input.trim();
+    if input.is_empty() {
+        return Ok(None);
+    }
+    if let Ok(moment) = chrono::NaiveDateTime::parse_from_str(input, "%Y-%m-%dT%H:%M") {
+        return Ok(Some(moment.and_utc()));
+    }
+    chrono::NaiveDate::parse_from_str(input, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| Some(d.and_utc()))
+        .ok_or("must be a date such as 2027-01-31 (optionally with a time, 2027-01-31T09:00)")
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
@@ -330,5 +418,54 @@ mod tests {
             assert_eq!(state.as_str().parse::<VersionState>(), Ok(state));
         }
         assert!("policy".parse::<DocumentKind>().is_err());
+    }
+
+    #[test]
+    fn a_material_draft_needs_a_summary() {
+        let form = DraftForm {
+            title: "Privacy notice".into(),
+            body: "# Text\r\n\r\nMore".into(),
+            summary: " ".into(),
+            material: true,
+        };
+        let errors = form.validate().expect_err("summary missing");
+        assert!(errors.get("summary").is_some());
+        let ok = DraftForm {
+            summary: "New retention period".into(),
+            ..form
+        }
+        .validate()
+        .expect("valid");
+        assert_eq!(ok.body, "# Text\n\nMore");
+    }
+
+    #[test]
+    fn empty_fields_are_reported_each() {
+        let errors = DraftForm::default().validate().expect_err("empty");
+        assert!(errors.get("title").is_some());
+        assert!(errors.get("body").is_some());
+        assert!(errors.get("summary").is_none());
+    }
+
+    #[test]
+    fn effective_dates_parse_with_or_without_a_time() {
+        assert_eq!(parse_effective_date(""), Ok(None));
+        assert_eq!(
+            parse_effective_date("2027-01-31"),
+            Ok(Some(
+                Utc.with_ymd_and_hms(2027, 1, 31, 0, 0, 0)
+                    .single()
+                    .expect("date")
+            ))
+        );
+        assert_eq!(
+            parse_effective_date("2027-01-31T09:30"),
+            Ok(Some(
+                Utc.with_ymd_and_hms(2027, 1, 31, 9, 30, 0)
+                    .single()
+                    .expect("date")
+            ))
+        );
+        assert!(parse_effective_date("31/01/2027").is_err());
     }
 }
