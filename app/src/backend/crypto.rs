@@ -3,15 +3,20 @@
 //! AES-256-GCM with a random 96-bit nonce per message. The `purpose` string is
 //! bound as associated data, so a value sealed for one use (an SSO client
 //! secret, an email job) cannot be replayed into another column.
+//!
+//! Links that must work without a stored secret (unsubscribe links in bulk
+//! email) carry an HMAC-SHA256 tag under a key derived from the master key.
 
 use std::fmt;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use hmac::{Hmac, Mac};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretBox};
+use sha2::{Digest, Sha256};
 
 const VERSION: u8 = 1;
 const NONCE_LEN: usize = 12;
@@ -66,6 +71,7 @@ impl fmt::Debug for MasterKey {
 #[derive(Clone)]
 pub struct Crypto {
     cipher: std::sync::Arc<Aes256Gcm>,
+    mac_key: std::sync::Arc<SecretBox<[u8; 32]>>,
 }
 
 impl fmt::Debug for Crypto {
@@ -78,9 +84,40 @@ impl Crypto {
     /// Uses `key` for every seal and open.
     pub fn new(key: &MasterKey) -> Self {
         let cipher = Aes256Gcm::new(key.0.expose_secret().into());
+        let mut derive = Sha256::new();
+        derive.update(b"clinic-privacy-portal mac key v1");
+        derive.update(key.0.expose_secret());
+        let mac_key: [u8; 32] = derive.finalize().into();
         Self {
             cipher: std::sync::Arc::new(cipher),
+            mac_key: std::sync::Arc::new(SecretBox::new(Box::new(mac_key))),
         }
+    }
+
+    fn mac(&self, purpose: &str, message: &[u8]) -> Hmac<Sha256> {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.mac_key.expose_secret())
+            .expect("HMAC accepts a key of any length");
+        mac.update(purpose.as_bytes());
+        mac.update(&[0]);
+        mac.update(message);
+        mac
+    }
+
+    /// A 128-bit tag of `message` for `purpose`, as URL-safe base64.
+    pub fn tag(&self, purpose: &str, message: &[u8]) -> String {
+        let full = self.mac(purpose, message).finalize().into_bytes();
+        URL_SAFE_NO_PAD.encode(&full[..16])
+    }
+
+    /// Whether `tag` is [`Crypto::tag`] of `message` (compared in constant time).
+    pub fn verify_tag(&self, purpose: &str, message: &[u8], tag: &str) -> bool {
+        URL_SAFE_NO_PAD.decode(tag).is_ok_and(|bytes| {
+            bytes.len() == 16
+                && self
+                    .mac(purpose, message)
+                    .verify_truncated_left(&bytes)
+                    .is_ok()
+        })
     }
 
     /// Encrypts `plaintext` for `purpose`: version byte, nonce, ciphertext and tag.
@@ -163,6 +200,18 @@ mod tests {
         sealed[last] ^= 1;
         assert_eq!(crypto.open("p", &sealed), Err(CryptoError::Decrypt));
         assert_eq!(crypto.open("p", &sealed[..5]), Err(CryptoError::Malformed));
+    }
+
+    #[test]
+    fn tags_verify_only_for_the_same_key_purpose_and_message() {
+        let crypto = Crypto::new(&MasterKey::generate());
+        let tag = crypto.tag("unsubscribe", b"r42");
+        assert!(crypto.verify_tag("unsubscribe", b"r42", &tag));
+        assert!(!crypto.verify_tag("unsubscribe", b"r43", &tag));
+        assert!(!crypto.verify_tag("other", b"r42", &tag));
+        assert!(!crypto.verify_tag("unsubscribe", b"r42", "short"));
+        let other = Crypto::new(&MasterKey::generate());
+        assert!(!other.verify_tag("unsubscribe", b"r42", &tag));
     }
 
     #[test]
