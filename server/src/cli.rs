@@ -310,7 +310,7 @@ async fn run_worker(config: Config) -> anyhow::Result<ExitCode> {
     });
     worker::run(
         context,
-        WorkerOptions::with_concurrency(config.worker_concurrency),
+        WorkerOptions::with_concurrency(config.worker_concurrency).with_lease(config.worker_lease),
         shutdown,
     )
     .await;

@@ -48,6 +48,11 @@ pub struct Config {
     pub mail_from: String,
     /// Jobs one worker runs at once.
     pub worker_concurrency: usize,
+    /// How long a worker's claim on a job lasts without renewal; a killed
+    /// worker's jobs are taken over after it.
+    pub worker_lease: std::time::Duration,
+    /// Most change-notice emails sent per second.
+    pub campaign_rate: u32,
     /// Maximum pooled database connections of this process.
     pub db_pool_size: usize,
     /// Idle and absolute limits of signed-in sessions.
@@ -162,6 +167,15 @@ impl Config {
         }
 
         let worker_concurrency = parse_count(&get, "PORTAL_WORKER_CONCURRENCY", 4, 1..=64)?;
+        let worker_lease = std::time::Duration::from_secs(parse_count(
+            &get,
+            "PORTAL_WORKER_LEASE_SECONDS",
+            60,
+            2..=3600,
+        )? as u64);
+        let campaign_rate =
+            u32::try_from(parse_count(&get, "PORTAL_CAMPAIGN_RATE", 200, 1..=100_000)?)
+                .unwrap_or(200);
         let db_pool_size = parse_count(&get, "PORTAL_DB_POOL_SIZE", 16, 2..=256)?;
         let idle_minutes = parse_count(&get, "PORTAL_SESSION_IDLE_MINUTES", 30, 5..=1440)?;
         let max_hours = parse_count(&get, "PORTAL_SESSION_MAX_HOURS", 12, 1..=168)?;
@@ -181,6 +195,8 @@ impl Config {
             log_format,
             mail_from,
             worker_concurrency,
+            worker_lease,
+            campaign_rate,
             db_pool_size,
             sessions,
         })

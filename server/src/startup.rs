@@ -9,6 +9,7 @@ use app::backend::crypto::Crypto;
 use app::backend::db::{Db, PoolOptions};
 use app::backend::email::transport::Mailer;
 use app::backend::jobs::handlers::JobContext;
+use app::backend::services::notices::campaigns::CampaignSettings;
 use app::backend::state::{AppState, Environment, Settings};
 use leptos::config::LeptosOptions;
 use secrecy::SecretString;
@@ -120,6 +121,11 @@ pub fn job_context(config: &Config, state: &AppState) -> anyhow::Result<JobConte
         mail_from: config.mail_from.clone(),
         clock: state.clock.clone(),
         settings: state.settings.clone(),
+        campaigns: CampaignSettings {
+            rate_per_second: config.campaign_rate,
+            connections: 8,
+            lease: config.worker_lease,
+        },
     })
 }
 
@@ -181,7 +187,8 @@ impl Application {
         let job_context = job_context(&self.config, &self.state)?;
         let worker = tokio::spawn(worker::run(
             job_context,
-            WorkerOptions::with_concurrency(self.config.worker_concurrency),
+            WorkerOptions::with_concurrency(self.config.worker_concurrency)
+                .with_lease(self.config.worker_lease),
             shutdown.clone(),
         ));
 

@@ -34,6 +34,14 @@ impl WorkerOptions {
             shutdown_grace: Duration::from_secs(10),
         }
     }
+
+    /// The same with claims lasting `lease`.
+    pub fn with_lease(self, lease: Duration) -> Self {
+        Self {
+            lease: lease.max(Duration::from_secs(2)),
+            ..self
+        }
+    }
 }
 
 /// Runs jobs until `shutdown` is cancelled, then lets running jobs finish for
@@ -43,7 +51,8 @@ pub async fn run(ctx: JobContext, options: WorkerOptions, shutdown: Cancellation
     tracing::info!(worker = %name, concurrency = options.concurrency, "worker started");
     let ctx = Arc::new(ctx);
     let mut running: JoinSet<()> = JoinSet::new();
-    let mut housekeeping = tokio::time::interval(Duration::from_secs(30));
+    // Expired leases are looked for at least twice per lease period.
+    let mut housekeeping = tokio::time::interval((options.lease / 2).min(Duration::from_secs(30)));
     housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     while !shutdown.is_cancelled() {

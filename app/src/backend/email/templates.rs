@@ -233,3 +233,66 @@ mod tests {
         );
     }
 }
+
+/// Advance notice of a material change to a publisher's document.
+#[derive(Debug, Clone)]
+pub struct PolicyChangeNotice {
+    pub publisher: String,
+    /// The kind of document, e.g. "privacy notice".
+    pub document: String,
+    pub version_title: String,
+    pub number: i32,
+    pub summary: String,
+    pub effective_date: String,
+    pub version_url: String,
+    pub diff_url: String,
+    pub unsubscribe_url: String,
+}
+
+impl PolicyChangeNotice {
+    fn subject_line(&self) -> String {
+        format!(
+            "{}: changes to the {} from {}",
+            self.publisher, self.document, self.effective_date
+        )
+    }
+
+    fn summary_paragraphs(&self) -> Vec<&str> {
+        self.summary
+            .split("\n\n")
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .collect()
+    }
+}
+
+email_templates!(
+    PolicyChangeNotice,
+    "policy_change",
+    PolicyChangeNoticeText = "emails/policy_change.txt",
+    PolicyChangeNoticeHtml = "emails/policy_change.html"
+);
+
+/// Double opt-in for change notices.
+#[derive(Debug, Clone)]
+pub struct SubscriptionConfirm {
+    pub publisher: String,
+    pub link: String,
+    pub hours: i64,
+}
+
+impl SubscriptionConfirm {
+    fn subject_line(&self) -> String {
+        format!(
+            "Confirm your subscription to {}'s policy updates",
+            self.publisher
+        )
+    }
+}
+
+email_templates!(
+    SubscriptionConfirm,
+    "subscription_confirm",
+    SubscriptionConfirmText = "emails/subscription_confirm.txt",
+    SubscriptionConfirmHtml = "emails/subscription_confirm.html"
+);

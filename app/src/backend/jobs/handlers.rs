@@ -18,6 +18,7 @@ use crate::backend::email::{self, OutgoingEmail};
 use crate::backend::jobs::{self, NewJob};
 use crate::backend::models::job::{JobRow, NewEmailDelivery};
 use crate::backend::ratelimit;
+use crate::backend::services::notices::{self, campaigns};
 use crate::backend::services::requests;
 use crate::backend::state::{AppState, Settings};
 use crate::backend::tenancy::Scope;
@@ -31,6 +32,8 @@ pub struct JobContext {
     pub mail_from: String,
     pub clock: Arc<dyn Clock>,
     pub settings: Arc<Settings>,
+    /// How change-notice campaigns are sent.
+    pub campaigns: campaigns::CampaignSettings,
 }
 
 impl JobContext {
@@ -90,6 +93,12 @@ pub async fn run(ctx: &JobContext, job: &JobRow, worker: &str) -> Result<bool, D
             .await
             .map(|queued| tracing::info!(queued, "queued deadline reminders"))
             .map_err(JobError::from),
+        notices::APPLY_DUE_JOB => notices::apply_due(&ctx.app())
+            .await
+            .map(|flipped| tracing::info!(flipped, "applied due document versions"))
+            .map_err(JobError::from),
+        campaigns::PREPARE_JOB => campaigns::prepare(ctx, &job.payload).await,
+        campaigns::SEND_JOB => campaigns::send(ctx, &job.payload).await,
         other => Err(JobError::Permanent(format!("unknown job kind `{other}`"))),
     };
     finish(ctx, job, worker, outcome, None).await
@@ -227,11 +236,12 @@ async fn purge_expired_auth(ctx: &JobContext) -> Result<(), JobError> {
 }
 
 /// The periodic jobs: kind, and whether it runs hourly (else daily).
-pub const PERIODIC: [(&str, bool); 4] = [
+pub const PERIODIC: [(&str, bool); 5] = [
     (PURGE_FINISHED_JOBS, false),
     (PURGE_EXPIRED_AUTH, true),
     (PURGE_UNVERIFIED_REQUESTS, true),
     (requests::staff::REMINDERS_JOB, false),
+    (notices::APPLY_DUE_JOB, true),
 ];
 
 /// Enqueues the periodic jobs due in the current period. Every worker calls

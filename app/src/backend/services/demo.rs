@@ -10,11 +10,13 @@ use crate::backend::db::{Db, DbError};
 use crate::backend::models::clinic::Platform;
 use crate::backend::models::user::NewUser;
 use crate::backend::services::clinics::{self, CreateClinic, CreateClinicError, NewOwner};
+use crate::backend::services::notices::{self, Publisher};
 use crate::backend::services::platform;
 use crate::backend::tenancy::Scope;
 use crate::domain::clinic::{ClinicId, ClinicSlug};
 use crate::domain::clinic_profile::ClinicProfileForm;
 use crate::domain::email::EmailAddress;
+use crate::domain::notices::DocumentKind;
 use crate::domain::roles::ClinicRole;
 
 /// Slug of the demo clinic.
@@ -69,6 +71,7 @@ pub async fn seed(db: &Db, ctx: &AuditContext) -> Result<DemoOutcome, DemoError>
     )
     .await?;
     ensure_operator(db).await?;
+    seed_notice(db, Publisher::Platform, PLATFORM_NOTICE).await?;
 
     if let Some(existing) = clinics::id_by_slug(db, DEMO_SLUG).await? {
         return Ok(DemoOutcome {
@@ -153,6 +156,7 @@ pub async fn seed(db: &Db, ctx: &AuditContext) -> Result<DemoOutcome, DemoError>
     })
     .await?;
     seed_requests(db, clinic_id).await?;
+    seed_notice(db, Publisher::Clinic(clinic_id), CLINIC_NOTICE).await?;
 
     Ok(DemoOutcome {
         clinic_id,
@@ -338,6 +342,73 @@ async fn ensure_operator(db: &Db) -> Result<(), DemoError> {
                 .do_nothing()
                 .execute(c)
                 .await?;
+            Ok::<_, DemoError>(())
+        })
+    })
+    .await
+}
+
+/// The platform's invented privacy notice (version 1).
+const PLATFORM_NOTICE: (&str, &str) = (
+    "Privacy notice of Meridian Clinic Cloud",
+    "# Who we are\n\n\
+Meridian Health Software Ltd runs Meridian Clinic Cloud, the software clinics use to book \
+appointments, keep patient records and message patients. For the clinics' patient data we \
+act as a processor under a data processing agreement; for our own customers' accounts we are \
+the controller.\n\n\
+# What we process\n\n\
+- Account data of clinic staff: name, work email, role, sign-in history.\n\
+- Technical logs: IP address, browser, times of access, kept for 90 days.\n\
+- Billing data of clinics, kept for 10 years as tax law requires.\n\n\
+# Sub-processors\n\n\
+We use hosting, email delivery and support tools listed on our sub-processor page, and \
+announce changes 30 days before they apply.\n\n\
+# Your rights\n\n\
+You may ask for access, correction, erasure, restriction, portability, or object, by writing \
+to privacy@meridian-health.example. We answer within one month.\n",
+);
+
+/// The demo clinic's invented privacy notice (version 1).
+const CLINIC_NOTICE: (&str, &str) = (
+    "Privacy notice for patients",
+    "# Who is responsible\n\n\
+Lindenhof Family Clinic MVZ GmbH is the controller of your data. Our data protection officer, \
+Dr. Miriam Hartmann, answers at dpo@lindenhof-clinic.example.\n\n\
+# What we keep and why\n\n\
+- Your medical record, to treat you and because the law requires it; kept for 10 years after \
+your last treatment.\n\
+- Appointment and contact details, to book and remind you of visits; kept for 2 years after \
+your last appointment.\n\
+- Messages you send us through the patient app, to answer them; kept with your record.\n\n\
+# Who else sees it\n\n\
+Laboratories we send samples to, your health insurer for billing, and our software provider \
+Meridian Clinic Cloud, which processes data on our behalf.\n\n\
+# Your rights\n\n\
+You may ask for a copy of your data, its correction or erasure, restriction, portability, or \
+object to processing, with the form on our privacy page. You may also complain to the Berlin \
+Commissioner for Data Protection and Freedom of Information.\n",
+);
+
+/// Publishes version 1 of a publisher's privacy notice, in effect since 90
+/// days ago, unless it has one.
+async fn seed_notice(
+    db: &Db,
+    publisher: Publisher,
+    (title, body): (&str, &str),
+) -> Result<(), DemoError> {
+    let (title, body) = (title.to_owned(), body.to_owned());
+    let since = chrono::Utc::now() - chrono::Duration::days(90);
+    db.scoped(Scope::System, move |c| {
+        Box::pin(async move {
+            notices::seed_first_version(
+                c,
+                publisher,
+                DocumentKind::PrivacyNotice,
+                &title,
+                &body,
+                since,
+            )
+            .await?;
             Ok::<_, DemoError>(())
         })
     })

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod clinics;
 pub mod demo;
+pub mod notices;
 pub mod platform;
 pub mod requests;
 pub mod sso;

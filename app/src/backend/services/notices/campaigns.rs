@@ -1,0 +1,677 @@
+//! Change notices: a campaign per material version, with one outbox row per
+//! recipient (unique per campaign and address). The sending job claims rows
+//! in batches with a lease, sends them over pooled SMTP connections at a
+//! throttled rate, and marks each row sent as soon as the server accepts
+//! it. Rows whose lease ran out (their worker died) are sent again with the
+//! same `Message-ID`, so a receiving system that deduplicates shows them
+//! once; nothing is lost.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Double, Integer, Nullable, Text};
+use diesel_async::RunQueryDsl;
+use futures::StreamExt;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::Publisher;
+use crate::backend::crypto::Crypto;
+use crate::backend::db::schema::{
+    campaign_recipients, campaigns, clinics, document_versions, documents, platform,
+};
+use crate::backend::db::{Conn, DbError};
+use crate::backend::email::compose;
+use crate::backend::email::templates::PolicyChangeNotice;
+use crate::backend::email::transport::MailError;
+use crate::backend::jobs::handlers::{JobContext, JobError};
+use crate::backend::jobs::{self, NewJob};
+use crate::backend::tenancy::Scope;
+use crate::domain::email::EmailAddress;
+use crate::domain::notices::DocumentKind;
+
+/// Kind of the job that fills a campaign's outbox.
+pub const PREPARE_JOB: &str = "campaigns.prepare";
+/// Kind of the job that sends a campaign's outbox.
+pub const SEND_JOB: &str = "campaigns.send";
+/// Purpose of the tags in unsubscribe links.
+pub const UNSUBSCRIBE_PURPOSE: &str = "email.unsubscribe";
+/// Rows claimed at once.
+const BATCH: i64 = 200;
+/// Attempts per recipient before the row is marked failed.
+const MAX_ATTEMPTS: i32 = 5;
+
+/// How campaigns are sent.
+#[derive(Clone, Copy, Debug)]
+pub struct CampaignSettings {
+    /// Most messages handed to SMTP per second (the provider's limit).
+    pub rate_per_second: u32,
+    /// Messages in flight at once (pooled SMTP connections).
+    pub connections: usize,
+    /// How long a claimed row stays reserved for its worker.
+    pub lease: Duration,
+}
+
+impl Default for CampaignSettings {
+    fn default() -> Self {
+        Self {
+            rate_per_second: 200,
+            connections: 8,
+            lease: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Creates the campaign of `version` and queues its preparation, in the
+/// caller's transaction.
+pub(super) async fn start(
+    conn: &mut Conn,
+    publisher: Publisher,
+    version: Uuid,
+) -> QueryResult<Uuid> {
+    let id = Uuid::now_v7();
+    diesel::insert_into(campaigns::table)
+        .values((
+            campaigns::id.eq(id),
+            campaigns::clinic_id.eq(publisher.clinic_id()),
+            campaigns::version_id.eq(version),
+        ))
+        .execute(conn)
+        .await?;
+    let mut job = NewJob::now(PREPARE_JOB, json!({ "campaign": id }));
+    job.clinic_id = publisher.clinic_id().map(crate::domain::clinic::ClinicId);
+    job.idempotency_key = Some(format!("{PREPARE_JOB}:{id}"));
+    jobs::enqueue(conn, job).await?;
+    Ok(id)
+}
+
+/// Stops the campaign of a cancelled version: rows not yet sent stay unsent.
+pub(super) async fn cancel(conn: &mut Conn, version: Uuid) -> QueryResult<usize> {
+    diesel::update(
+        campaigns::table
+            .filter(campaigns::version_id.eq(version))
+            .filter(campaigns::status.eq_any(["preparing", "sending"])),
+    )
+    .set((
+        campaigns::status.eq("cancelled"),
+        campaigns::finished_at.eq(Utc::now()),
+    ))
+    .execute(conn)
+    .await
+}
+
+fn campaign_id(payload: &serde_json::Value) -> Result<Uuid, JobError> {
+    payload
+        .get("campaign")
+        .and_then(|v| v.as_str())
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| JobError::Permanent("campaign job without a campaign id".into()))
+}
+
+#[derive(QueryableByName)]
+struct AudienceCounts {
+    #[diesel(sql_type = BigInt)]
+    audience: i64,
+    #[diesel(sql_type = BigInt)]
+    kept: i64,
+}
+
+/// Confirmed subscribers and imported lists of the clinic.
+const CLINIC_AUDIENCE: &str = "\
+    SELECT lower(email) AS email FROM subscribers WHERE clinic_id = $2 AND status = 'confirmed' \
+    UNION SELECT lower(email) FROM recipient_list_members WHERE clinic_id = $2";
+/// Owners, Admins and Privacy Officers of active clinics, and confirmed
+/// subscribers of the platform.
+const PLATFORM_AUDIENCE: &str = "\
+    SELECT lower(u.email) AS email FROM memberships m \
+        JOIN users u ON u.id = m.user_id JOIN clinics c ON c.id = m.clinic_id \
+        WHERE c.status = 'active' AND u.disabled_at IS NULL \
+          AND m.role IN ('owner', 'admin', 'privacy_officer') AND $2::uuid IS NULL \
+    UNION SELECT lower(email) FROM subscribers WHERE clinic_id IS NULL AND status = 'confirmed'";
+
+/// Fills the outbox of a campaign from its audience, leaving out suppressed
+/// addresses, and queues the sending. Running it twice adds nothing.
+pub async fn prepare(ctx: &JobContext, payload: &serde_json::Value) -> Result<(), JobError> {
+    let id = campaign_id(payload)?;
+    ctx.db
+        .scoped(Scope::System, move |c| {
+            Box::pin(async move {
+                let found: Option<(Option<Uuid>, String)> = campaigns::table
+                    .find(id)
+                    .select((campaigns::clinic_id, campaigns::status))
+                    .for_update()
+                    .first(c)
+                    .await
+                    .optional()?;
+                let Some((clinic, status)) = found else {
+                    return Ok::<_, DbError>(());
+                };
+                if status != "preparing" {
+                    return Ok(());
+                }
+                let audience = if clinic.is_some() { CLINIC_AUDIENCE } else { PLATFORM_AUDIENCE };
+                let sql = format!(
+                    "WITH audience AS ({audience}), \
+                     kept AS (SELECT a.email FROM audience a WHERE NOT EXISTS ( \
+                         SELECT 1 FROM suppressions s \
+                         WHERE s.clinic_id IS NOT DISTINCT FROM $2 AND s.email = a.email)), \
+                     added AS (INSERT INTO campaign_recipients (campaign_id, clinic_id, email) \
+                         SELECT $1, $2, email FROM kept ON CONFLICT (campaign_id, email) DO NOTHING \
+                         RETURNING 1) \
+                     SELECT (SELECT count(*) FROM audience) AS audience, \
+                            (SELECT count(*) FROM kept) AS kept"
+                );
+                let counts: AudienceCounts = diesel::sql_query(sql)
+                    .bind::<diesel::sql_types::Uuid, _>(id)
+                    .bind::<Nullable<diesel::sql_types::Uuid>, _>(clinic)
+                    .get_result(c)
+                    .await?;
+                diesel::update(campaigns::table.find(id))
+                    .set((
+                        campaigns::status.eq("sending"),
+                        campaigns::started_at.eq(Utc::now()),
+                        campaigns::recipients.eq(i32::try_from(counts.kept).unwrap_or(i32::MAX)),
+                        campaigns::suppressed.eq(i32::try_from(counts.audience - counts.kept).unwrap_or(0)),
+                    ))
+                    .execute(c)
+                    .await?;
+                let mut job = NewJob::now(SEND_JOB, json!({ "campaign": id }));
+                job.clinic_id = clinic.map(crate::domain::clinic::ClinicId);
+                job.idempotency_key = Some(format!("{SEND_JOB}:{id}:start"));
+                jobs::enqueue(c, job).await?;
+                tracing::info!(campaign = %id, recipients = counts.kept, suppressed = counts.audience - counts.kept, "campaign prepared");
+                Ok(())
+            })
+        })
+        .await?;
+    Ok(())
+}
+
+/// Status, publisher, title, number, summary, effective date, kind.
+type NoticeRow = (
+    String,
+    Option<Uuid>,
+    String,
+    Option<i32>,
+    String,
+    Option<DateTime<Utc>>,
+    String,
+);
+/// Status, counts, times, and the version's number, title, date and kind.
+type ProgressRow = (
+    String,
+    i32,
+    i32,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+    Option<i32>,
+    String,
+    Option<DateTime<Utc>>,
+    String,
+);
+
+/// What every message of a campaign shares.
+#[derive(Clone, Debug)]
+struct Notice {
+    campaign: Uuid,
+    publisher: String,
+    document: String,
+    version_title: String,
+    number: i32,
+    summary: String,
+    effective_date: String,
+    version_url: String,
+    diff_url: String,
+}
+
+/// The public address of a publisher's document pages.
+pub fn document_path(clinic_slug: Option<&str>, kind: DocumentKind) -> String {
+    let base = clinic_slug.map_or_else(String::new, |slug| format!("/c/{slug}"));
+    match kind {
+        DocumentKind::PrivacyNotice => format!("{base}/privacy"),
+        other => format!("{base}/policies/{}", other.slug()),
+    }
+}
+
+async fn load_notice(ctx: &JobContext, id: Uuid) -> Result<Option<(Notice, String)>, DbError> {
+    let settings = ctx.settings.clone();
+    ctx.db
+        .scoped(Scope::System, move |c| {
+            Box::pin(async move {
+                let found: Option<NoticeRow> = campaigns::table
+                    .inner_join(document_versions::table.inner_join(documents::table))
+                    .filter(campaigns::id.eq(id))
+                    .select((
+                        campaigns::status,
+                        campaigns::clinic_id,
+                        document_versions::title,
+                        document_versions::number,
+                        document_versions::summary,
+                        document_versions::effective_at,
+                        documents::kind,
+                    ))
+                    .first(c)
+                    .await
+                    .optional()?;
+                let Some((status, clinic, title, number, summary, effective_at, kind)) = found
+                else {
+                    return Ok::<_, DbError>(None);
+                };
+                let (publisher, slug) = match clinic {
+                    Some(clinic) => {
+                        let (name, slug): (String, String) = clinics::table
+                            .find(clinic)
+                            .select((clinics::name, clinics::slug))
+                            .first(c)
+                            .await?;
+                        (name, Some(slug))
+                    }
+                    None => (platform::table.select(platform::name).first(c).await?, None),
+                };
+                let kind: DocumentKind = kind.parse().unwrap_or(DocumentKind::PrivacyNotice);
+                let number = number.unwrap_or_default();
+                let path = document_path(slug.as_deref(), kind);
+                Ok(Some((
+                    Notice {
+                        campaign: id,
+                        publisher,
+                        document: kind.label().to_lowercase(),
+                        version_title: title,
+                        number,
+                        summary,
+                        effective_date: effective_at
+                            .map(|at| at.format("%-d %B %Y").to_string())
+                            .unwrap_or_default(),
+                        version_url: settings.url(&format!("{path}/versions/{number}")),
+                        diff_url: settings.url(&format!("{path}/versions/{number}/diff")),
+                    },
+                    status,
+                )))
+            })
+        })
+        .await
+}
+
+/// The token of the unsubscribe link of outbox row `row`.
+pub fn unsubscribe_token(crypto: &Crypto, row: i64) -> String {
+    let message = format!("r{row}");
+    format!(
+        "{message}.{}",
+        crypto.tag(UNSUBSCRIBE_PURPOSE, message.as_bytes())
+    )
+}
+
+#[derive(QueryableByName, Debug)]
+struct ClaimedRow {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = Text)]
+    email: String,
+    #[diesel(sql_type = Integer)]
+    attempts: i32,
+}
+
+async fn claim(ctx: &JobContext, id: Uuid) -> Result<Vec<ClaimedRow>, DbError> {
+    let lease = ctx.campaigns.lease.as_secs_f64();
+    ctx.db
+        .scoped(Scope::System, move |c| {
+            Box::pin(async move {
+                Ok::<_, DbError>(
+                    diesel::sql_query(
+                        "UPDATE campaign_recipients SET status = 'sending', attempts = attempts + 1, \
+                             locked_until = now() + make_interval(secs => $3) \
+                         WHERE id IN ( \
+                             SELECT id FROM campaign_recipients WHERE campaign_id = $1 \
+                               AND ((status = 'pending' AND next_attempt_at <= now()) \
+                                 OR (status = 'sending' AND locked_until < now())) \
+                             ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED) \
+                         RETURNING id, email, attempts",
+                    )
+                    .bind::<diesel::sql_types::Uuid, _>(id)
+                    .bind::<BigInt, _>(BATCH)
+                    .bind::<Double, _>(lease)
+                    .load(c)
+                    .await?,
+                )
+            })
+        })
+        .await
+}
+
+/// Records the outcome of one row.
+async fn record(
+    ctx: &JobContext,
+    row: &ClaimedRow,
+    outcome: Result<(), MailError>,
+) -> Result<(), DbError> {
+    let (id, attempts) = (row.id, row.attempts);
+    ctx.db
+        .scoped(Scope::System, move |c| {
+            Box::pin(async move {
+                let target = campaign_recipients::table
+                    .find(id)
+                    .filter(campaign_recipients::status.eq("sending"));
+                match outcome {
+                    Ok(()) => {
+                        diesel::update(target)
+                            .set((
+                                campaign_recipients::status.eq("sent"),
+                                campaign_recipients::sent_at.eq(Utc::now()),
+                                campaign_recipients::locked_until.eq(None::<DateTime<Utc>>),
+                                campaign_recipients::last_error.eq(None::<String>),
+                            ))
+                            .execute(c)
+                            .await?;
+                    }
+                    Err(error) => {
+                        let retry =
+                            matches!(error, MailError::Transient(_)) && attempts < MAX_ATTEMPTS;
+                        let delay =
+                            crate::domain::jobs::retry_delay(attempts.max(0).unsigned_abs());
+                        let next = Utc::now()
+                            + chrono::Duration::from_std(delay)
+                                .unwrap_or(chrono::Duration::minutes(5));
+                        diesel::update(target)
+                            .set((
+                                campaign_recipients::status.eq(if retry {
+                                    "pending"
+                                } else {
+                                    "failed"
+                                }),
+                                campaign_recipients::next_attempt_at.eq(next),
+                                campaign_recipients::locked_until.eq(None::<DateTime<Utc>>),
+                                campaign_recipients::last_error.eq(Some(
+                                    error.to_string().chars().take(500).collect::<String>(),
+                                )),
+                            ))
+                            .execute(c)
+                            .await?;
+                    }
+                }
+                Ok::<_, DbError>(())
+            })
+        })
+        .await
+}
+
+async fn deliver(ctx: &JobContext, notice: &Notice, row: &ClaimedRow) -> Result<(), DbError> {
+    let outcome = match EmailAddress::parse(&row.email) {
+        Err(e) => Err(MailError::Permanent(format!("recipient address {e}"))),
+        Ok(to) => {
+            let unsubscribe_url = ctx.settings.url(&format!(
+                "/email/unsubscribe/{}",
+                unsubscribe_token(&ctx.crypto, row.id)
+            ));
+            let message = PolicyChangeNotice {
+                publisher: notice.publisher.clone(),
+                document: notice.document.clone(),
+                version_title: notice.version_title.clone(),
+                number: notice.number,
+                summary: notice.summary.clone(),
+                effective_date: notice.effective_date.clone(),
+                version_url: notice.version_url.clone(),
+                diff_url: notice.diff_url.clone(),
+                unsubscribe_url: unsubscribe_url.clone(),
+            };
+            let domain = ctx.settings.message_domain();
+            match compose(&message, to, &domain) {
+                Err(e) => Err(MailError::Permanent(format!("template: {e}"))),
+                Ok(mut email) => {
+                    // Fixed per row: a resend after a crash is the same message.
+                    email.message_id =
+                        format!("<notice.{}.{}@{domain}>", notice.campaign.simple(), row.id);
+                    email.headers = vec![
+                        (
+                            "List-Unsubscribe".to_owned(),
+                            format!("<{unsubscribe_url}>"),
+                        ),
+                        (
+                            "List-Unsubscribe-Post".to_owned(),
+                            "List-Unsubscribe=One-Click".to_owned(),
+                        ),
+                    ];
+                    ctx.mailer.send(&ctx.mail_from, &email).await
+                }
+            }
+        }
+    };
+    let sent = outcome.is_ok();
+    metrics::counter!("portal_campaign_emails_total", "outcome" => if sent { "sent" } else { "failed" }).increment(1);
+    record(ctx, row, outcome).await
+}
+
+/// Sends the campaign's due rows until none are left, then either finishes
+/// the campaign or queues itself again for the next retry.
+pub async fn send(ctx: &JobContext, payload: &serde_json::Value) -> Result<(), JobError> {
+    let id = campaign_id(payload)?;
+    let Some((notice, status)) = load_notice(ctx, id).await? else {
+        return Ok(());
+    };
+    if status != "sending" {
+        return Ok(());
+    }
+    let settings = ctx.campaigns;
+    let per_message = Duration::from_secs_f64(1.0 / f64::from(settings.rate_per_second.max(1)));
+    let mut batches = 0u32;
+    loop {
+        // A cancelled campaign stops between batches.
+        if batches > 0 && batches.is_multiple_of(10) && campaign_status(ctx, id).await? != "sending"
+        {
+            return Ok(());
+        }
+        let rows = claim(ctx, id).await?;
+        if rows.is_empty() {
+            break;
+        }
+        batches += 1;
+        let started = Instant::now();
+        let count = rows.len();
+        let notice = &notice;
+        let results: Vec<Result<(), DbError>> = futures::stream::iter(rows)
+            .map(|row| async move { deliver(ctx, notice, &row).await })
+            .buffer_unordered(settings.connections.max(1))
+            .collect()
+            .await;
+        if let Some(Err(e)) = results.into_iter().find(Result::is_err) {
+            return Err(e.into());
+        }
+        let budget = per_message * u32::try_from(count).unwrap_or(u32::MAX);
+        if let Some(rest) = budget.checked_sub(started.elapsed()) {
+            tokio::time::sleep(rest).await;
+        }
+    }
+    finish_or_requeue(ctx, id).await
+}
+
+async fn campaign_status(ctx: &JobContext, id: Uuid) -> Result<String, DbError> {
+    ctx.db
+        .scoped(Scope::System, move |c| {
+            Box::pin(async move {
+                Ok::<_, DbError>(
+                    campaigns::table
+                        .find(id)
+                        .select(campaigns::status)
+                        .first(c)
+                        .await
+                        .optional()?
+                        .unwrap_or_default(),
+                )
+            })
+        })
+        .await
+}
+
+#[derive(QueryableByName)]
+struct NextDue {
+    #[diesel(sql_type = Nullable<diesel::sql_types::Timestamptz>)]
+    next: Option<DateTime<Utc>>,
+}
+
+async fn finish_or_requeue(ctx: &JobContext, id: Uuid) -> Result<(), JobError> {
+    ctx.db
+        .scoped(Scope::System, move |c| {
+            Box::pin(async move {
+                let due: NextDue = diesel::sql_query(
+                    "SELECT min(CASE WHEN status = 'pending' THEN next_attempt_at ELSE locked_until END) AS next \
+                     FROM campaign_recipients WHERE campaign_id = $1 AND status IN ('pending', 'sending')",
+                )
+                .bind::<diesel::sql_types::Uuid, _>(id)
+                .get_result(c)
+                .await?;
+                match due.next {
+                    None => {
+                        diesel::update(campaigns::table.find(id).filter(campaigns::status.eq("sending")))
+                            .set((campaigns::status.eq("finished"), campaigns::finished_at.eq(Utc::now())))
+                            .execute(c)
+                            .await?;
+                    }
+                    Some(next) => {
+                        let clinic: Option<Uuid> = campaigns::table.find(id).select(campaigns::clinic_id).first(c).await?;
+                        let mut job = NewJob::now(SEND_JOB, json!({ "campaign": id }));
+                        job.clinic_id = clinic.map(crate::domain::clinic::ClinicId);
+                        job.run_at = next;
+                        job.idempotency_key = Some(format!("{SEND_JOB}:{id}:{}", next.timestamp_micros()));
+                        jobs::enqueue(c, job).await?;
+                    }
+                }
+                Ok::<_, DbError>(())
+            })
+        })
+        .await?;
+    Ok(())
+}
+
+/// A campaign's progress, for its page.
+#[derive(Clone, Debug)]
+pub struct Progress {
+    pub id: Uuid,
+    pub status: String,
+    pub version_number: i32,
+    pub version_title: String,
+    pub kind: DocumentKind,
+    pub effective_at: Option<DateTime<Utc>>,
+    pub recipients: i64,
+    pub suppressed: i64,
+    pub sent: i64,
+    pub failed: i64,
+    pub pending: i64,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Failed rows: address and error (first 100).
+    pub failures: Vec<(String, String)>,
+}
+
+/// Campaigns of a publisher, newest first, with their counts.
+pub async fn list(
+    db: &crate::backend::db::Db,
+    publisher: Publisher,
+) -> Result<Vec<Progress>, DbError> {
+    let ids: Vec<Uuid> = db
+        .scoped(publisher.scope(), move |c| {
+            Box::pin(async move {
+                Ok::<_, DbError>(
+                    campaigns::table
+                        .filter(campaigns::clinic_id.is_not_distinct_from(publisher.clinic_id()))
+                        .order(campaigns::created_at.desc())
+                        .limit(50)
+                        .select(campaigns::id)
+                        .load(c)
+                        .await?,
+                )
+            })
+        })
+        .await?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(progress) = progress(db, publisher, id).await? {
+            out.push(progress);
+        }
+    }
+    Ok(out)
+}
+
+/// One campaign's progress, if it belongs to `publisher`.
+pub async fn progress(
+    db: &crate::backend::db::Db,
+    publisher: Publisher,
+    id: Uuid,
+) -> Result<Option<Progress>, DbError> {
+    db.scoped(publisher.scope(), move |c| {
+        Box::pin(async move {
+            let found: Option<ProgressRow> = campaigns::table
+                .inner_join(document_versions::table.inner_join(documents::table))
+                .filter(campaigns::id.eq(id))
+                .filter(campaigns::clinic_id.is_not_distinct_from(publisher.clinic_id()))
+                .select((
+                    campaigns::status,
+                    campaigns::recipients,
+                    campaigns::suppressed,
+                    campaigns::created_at,
+                    campaigns::finished_at,
+                    document_versions::number,
+                    document_versions::title,
+                    document_versions::effective_at,
+                    documents::kind,
+                ))
+                .first(c)
+                .await
+                .optional()?;
+            let Some((
+                status,
+                recipients,
+                suppressed,
+                created_at,
+                finished_at,
+                number,
+                title,
+                effective_at,
+                kind,
+            )) = found
+            else {
+                return Ok::<_, DbError>(None);
+            };
+            let counts: Vec<(String, i64)> = campaign_recipients::table
+                .filter(campaign_recipients::campaign_id.eq(id))
+                .group_by(campaign_recipients::status)
+                .select((campaign_recipients::status, diesel::dsl::count_star()))
+                .load(c)
+                .await?;
+            let count = |s: &str| {
+                counts
+                    .iter()
+                    .filter(|(k, _)| k == s)
+                    .map(|(_, n)| *n)
+                    .sum::<i64>()
+            };
+            let failures: Vec<(String, Option<String>)> = campaign_recipients::table
+                .filter(campaign_recipients::campaign_id.eq(id))
+                .filter(campaign_recipients::status.eq("failed"))
+                .order(campaign_recipients::id)
+                .limit(100)
+                .select((campaign_recipients::email, campaign_recipients::last_error))
+                .load(c)
+                .await?;
+            Ok(Some(Progress {
+                id,
+                status,
+                version_number: number.unwrap_or_default(),
+                version_title: title,
+                kind: kind.parse().unwrap_or(DocumentKind::PrivacyNotice),
+                effective_at,
+                recipients: i64::from(recipients),
+                suppressed: i64::from(suppressed),
+                sent: count("sent"),
+                failed: count("failed"),
+                pending: count("pending") + count("sending"),
+                created_at,
+                finished_at,
+                failures: failures
+                    .into_iter()
+                    .map(|(email, error)| (email, error.unwrap_or_default()))
+                    .collect(),
+            }))
+        })
+    })
+    .await
+}
