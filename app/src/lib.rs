@@ -33,6 +33,13 @@ use crate::pages::auth::{InvitePage, LinkPage, LoginPage, LoginSentPage};
 use crate::pages::clinic::privacy::ClinicPrivacyPage;
 use crate::pages::error::NotFoundPage;
 use crate::pages::home::HomePage;
+use crate::pages::notices::admin::{
+    AcknowledgementsPage, AudiencePage, CampaignPage, EditorPage, NoticesPage, PublishPage,
+};
+use crate::pages::notices::public::{
+    ConfirmSubscriptionPage, DiffPage, DocumentPage, HistoryPage, SubscribePage, UnsubscribePage,
+    VersionPage,
+};
 use crate::pages::platform::clinics::{ClinicStatusPage, ClinicsPage, NewClinicPage};
 use crate::pages::platform::overview::PlatformOverviewPage;
 use crate::pages::platform::sso::PlatformSsoPage;
@@ -99,6 +106,37 @@ pub fn App() -> impl IntoView {
                     view=MetaDeletionStatusPage
                     ssr=SsrMode::Async
                 />
+                <Route path=(StaticSegment("c"), ParamSegment("clinic"), StaticSegment("privacy"), StaticSegment("versions")) view=HistoryPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("c"), ParamSegment("clinic"), StaticSegment("privacy"), StaticSegment("versions"), ParamSegment("number")) view=VersionPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("c"), ParamSegment("clinic"), StaticSegment("privacy"), StaticSegment("versions"), ParamSegment("number"), StaticSegment("diff")) view=DiffPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("c"), ParamSegment("clinic"), StaticSegment("policies"), ParamSegment("kind")) view=DocumentPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("c"), ParamSegment("clinic"), StaticSegment("policies"), ParamSegment("kind"), StaticSegment("versions")) view=HistoryPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("c"), ParamSegment("clinic"), StaticSegment("policies"), ParamSegment("kind"), StaticSegment("versions"), ParamSegment("number")) view=VersionPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("c"), ParamSegment("clinic"), StaticSegment("policies"), ParamSegment("kind"), StaticSegment("versions"), ParamSegment("number"), StaticSegment("diff")) view=DiffPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("c"), ParamSegment("clinic"), StaticSegment("subscribe")) view=SubscribePage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("c"), ParamSegment("clinic"), StaticSegment("subscribe"), StaticSegment("confirm")) view=ConfirmSubscriptionPage ssr=SsrMode::Async/>
+                <Route path=StaticSegment("privacy") view=DocumentPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("privacy"), StaticSegment("versions")) view=HistoryPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("privacy"), StaticSegment("versions"), ParamSegment("number")) view=VersionPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("privacy"), StaticSegment("versions"), ParamSegment("number"), StaticSegment("diff")) view=DiffPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("policies"), ParamSegment("kind")) view=DocumentPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("policies"), ParamSegment("kind"), StaticSegment("versions")) view=HistoryPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("policies"), ParamSegment("kind"), StaticSegment("versions"), ParamSegment("number")) view=VersionPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("policies"), ParamSegment("kind"), StaticSegment("versions"), ParamSegment("number"), StaticSegment("diff")) view=DiffPage ssr=SsrMode::Async/>
+                <Route path=StaticSegment("subscribe") view=SubscribePage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("subscribe"), StaticSegment("confirm")) view=ConfirmSubscriptionPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("email"), StaticSegment("unsubscribe"), ParamSegment("token")) view=UnsubscribePage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("admin"), StaticSegment("c"), ParamSegment("clinic"), StaticSegment("notices")) view=NoticesPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("admin"), StaticSegment("c"), ParamSegment("clinic"), StaticSegment("notices"), StaticSegment("audience")) view=AudiencePage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("admin"), StaticSegment("c"), ParamSegment("clinic"), StaticSegment("notices"), StaticSegment("campaigns"), ParamSegment("campaign")) view=CampaignPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("admin"), StaticSegment("c"), ParamSegment("clinic"), StaticSegment("notices"), ParamSegment("kind"), StaticSegment("edit")) view=EditorPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("admin"), StaticSegment("c"), ParamSegment("clinic"), StaticSegment("notices"), ParamSegment("kind"), StaticSegment("publish")) view=PublishPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("admin"), StaticSegment("platform"), StaticSegment("notices")) view=NoticesPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("admin"), StaticSegment("platform"), StaticSegment("notices"), StaticSegment("audience")) view=AudiencePage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("admin"), StaticSegment("platform"), StaticSegment("notices"), StaticSegment("campaigns"), ParamSegment("campaign")) view=CampaignPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("admin"), StaticSegment("platform"), StaticSegment("notices"), ParamSegment("kind"), StaticSegment("edit")) view=EditorPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("admin"), StaticSegment("platform"), StaticSegment("notices"), ParamSegment("kind"), StaticSegment("publish")) view=PublishPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("admin"), StaticSegment("platform"), StaticSegment("notices"), StaticSegment("acknowledgements")) view=AcknowledgementsPage ssr=SsrMode::Async/>
                 <Route path=StaticSegment("login") view=LoginPage ssr=SsrMode::Async/>
                 <Route path=(StaticSegment("login"), StaticSegment("sent")) view=LoginSentPage ssr=SsrMode::Async/>
                 <Route path=(StaticSegment("auth"), StaticSegment("link"), ParamSegment("token")) view=LinkPage ssr=SsrMode::Async/>

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod auth;
 pub mod forms;
 pub mod guard;
+pub mod notices;
 pub mod pages;
 pub mod platform;
 pub mod public;
@@ -50,6 +51,7 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
     routes.extend(platform::routes());
     routes.extend(requests::routes());
     routes.extend(requests_admin::routes());
+    routes.extend(notices::routes());
     routes
 }
 

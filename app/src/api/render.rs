@@ -118,6 +118,11 @@ impl PageRequest {
         crate::request::query_param(self.uri.query(), name)
     }
 
+    /// The request's path.
+    pub fn path(&self) -> String {
+        self.uri.path().to_owned()
+    }
+
     /// The same request addressed to another path (a form that posts to
     /// `/x/invite` re-renders the page at `/x`).
     pub fn at(mut self, path: &str) -> Self {

@@ -46,10 +46,13 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
 }
 
 /// Whether `path` is called by another server rather than a browser: no
-/// Origin to check and no session form token (Meta's callbacks).
+/// Origin to check and no session form token. Meta's callbacks prove
+/// themselves by their signature; one-click unsubscribe (RFC 8058) comes
+/// from mail providers and is authorised by the tagged token in its path.
 pub fn is_server_to_server(path: &str) -> bool {
-    path.starts_with("/c/")
-        && (path.ends_with("/meta/data-deletion") || path.ends_with("/meta/deauthorize"))
+    (path.starts_with("/c/")
+        && (path.ends_with("/meta/data-deletion") || path.ends_with("/meta/deauthorize")))
+        || path.starts_with("/email/unsubscribe/")
 }
 
 /// Requests from one IP address: 10 an hour.
@@ -63,7 +66,7 @@ const SUBMIT_PER_EMAIL: Limit = Limit {
     window: chrono::Duration::hours(1),
 };
 
-async fn active_clinic(state: &AppState, slug: &str) -> Result<PublicClinic, Response> {
+pub(crate) async fn active_clinic(state: &AppState, slug: &str) -> Result<PublicClinic, Response> {
     match clinics::find_public(&state.db, slug).await {
         Ok(Some(clinic)) => Ok(clinic),
         Ok(None) => Err(error_page(
@@ -76,7 +79,7 @@ async fn active_clinic(state: &AppState, slug: &str) -> Result<PublicClinic, Res
 
 /// The language of a public page request: `?lang=`, cookie, browser, then
 /// the clinic's default.
-fn page_locale(page: &PageRequest, clinic: &PublicClinic) -> Locale {
+pub(crate) fn page_locale(page: &PageRequest, clinic: &PublicClinic) -> Locale {
     locale::negotiate(
         page.query("lang").as_deref(),
         page.cookie(crate::request::LANG_COOKIE).as_deref(),

@@ -16,6 +16,7 @@ use crate::domain::permissions::{ClinicPermission, PlatformPermission, allows};
 pub enum Section {
     Dashboard,
     Requests,
+    Notices,
     Meta,
     Team,
     Settings,
@@ -23,6 +24,7 @@ pub enum Section {
     Audit,
     PlatformOverview,
     PlatformClinics,
+    PlatformNotices,
     PlatformSso,
 }
 
@@ -90,6 +92,7 @@ pub fn AdminLayout(
                     <ul>
                         {link(Section::Dashboard, base.clone(), "Dashboard")}
                         {link(Section::Requests, format!("{base}/requests"), "Privacy requests")}
+                        {link(Section::Notices, format!("{base}/notices"), "Policies and notices")}
                         {link(Section::Team, format!("{base}/team"), "Team")}
                         {allows(role, ClinicPermission::ManageSettings)
                             .then(|| link(Section::Settings, format!("{base}/settings"), "Clinic settings"))}
@@ -108,6 +111,7 @@ pub fn AdminLayout(
                 <ul>
                     {link(Section::PlatformOverview, "/admin/platform".into(), "Overview")}
                     {link(Section::PlatformClinics, "/admin/platform/clinics".into(), "Clinics")}
+                    {link(Section::PlatformNotices, "/admin/platform/notices".into(), "Policies and notices")}
                     {link(Section::PlatformSso, "/admin/platform/sso".into(), "Single sign-on")}
                 </ul>
             </nav>

@@ -5,5 +5,6 @@ pub mod auth;
 pub mod clinic;
 pub mod error;
 pub mod home;
+pub mod notices;
 pub mod platform;
 pub mod requests;

@@ -8,6 +8,7 @@ use crate::components::admin_layout::{AdminLayout, Section};
 use crate::components::chart::WeeklyRequestsChart;
 use crate::components::layout::Layout;
 use crate::pages::error::PageErrorView;
+use crate::pages::notices::admin::AcknowledgementBanners;
 
 /// The clinic's dashboard.
 #[component]
@@ -51,8 +52,14 @@ pub fn DashboardPage() -> impl IntoView {
                     })
                     .collect_view();
                 let empty = data.recent.is_empty();
+                let pending = crate::api::notices::pending_acknowledgements(&data.access.slug)
+                    .await
+                    .map(|(_, pending)| pending)
+                    .unwrap_or_default();
+                let slug = data.access.slug.clone();
                 view! {
                     <AdminLayout title=data.access.name.clone() clinic=data.access.clone() section=Section::Dashboard>
+                        <AcknowledgementBanners slug pending/>
                         <p class="muted">{format!("You are {} of this clinic.", data.access.role.label())}</p>
                         <ul class="counters" aria-label="Privacy requests">
                             <li><a href=requests.clone()><strong>{stats.counts.open}</strong>" open requests"</a></li>

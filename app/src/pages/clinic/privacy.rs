@@ -5,10 +5,12 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use crate::api;
+use crate::api::notices::PublicDocumentPage;
 use crate::backend::services::clinics::PublicClinic;
 use crate::components::layout::Layout;
 use crate::i18n::{tr, tr_args};
 use crate::pages::error::{ErrorContent, NotFoundContent};
+use crate::pages::notices::public::CurrentDocument;
 
 /// The clinic's privacy page.
 #[component]
@@ -18,8 +20,12 @@ pub fn ClinicPrivacyPage() -> impl IntoView {
         .get("clinic")
         .unwrap_or_default();
     let content = Suspend::new(async move {
+        let document = api::notices::public_document(Some(slug.clone()), None)
+            .await
+            .ok()
+            .flatten();
         match api::public::clinic(&slug).await {
-            Ok(Some(clinic)) => view! { <ClinicPrivacy clinic/> }.into_any(),
+            Ok(Some(clinic)) => view! { <ClinicPrivacy clinic document/> }.into_any(),
             Ok(None) => view! { <NotFoundContent/> }.into_any(),
             Err(error) => view! { <ErrorContent error/> }.into_any(),
         }
@@ -32,7 +38,7 @@ pub fn ClinicPrivacyPage() -> impl IntoView {
 }
 
 #[component]
-fn ClinicPrivacy(clinic: PublicClinic) -> impl IntoView {
+fn ClinicPrivacy(clinic: PublicClinic, document: Option<PublicDocumentPage>) -> impl IntoView {
     let title = tr_args("privacy-title", &[("clinic", clinic.name.clone())]);
     let contact_href = format!("mailto:{}", clinic.contact_email);
     let dpo = clinic.dpo_name.clone().map(|name| {
@@ -60,9 +66,10 @@ fn ClinicPrivacy(clinic: PublicClinic) -> impl IntoView {
             <p class="muted">{tr_args("privacy-jurisdiction", &[("law", clinic.jurisdiction.clone())])}</p>
         </div>
         <div class="reading stack">
-            <div class="alert">
-                <p>{tr("privacy-no-notice")}</p>
-            </div>
+            {match document.filter(|d| d.document.current.is_some() || d.document.upcoming.is_some()) {
+                Some(page) => view! { <CurrentDocument page/> }.into_any(),
+                None => view! { <div class="alert"><p>{tr("privacy-no-notice")}</p></div> }.into_any(),
+            }}
             <section class="card" aria-labelledby="controller-heading">
                 <h2 id="controller-heading">{tr("privacy-controller")}</h2>
                 <p>{tr_args("privacy-controller-body", &[("legal", clinic.legal_name.clone())])}</p>
