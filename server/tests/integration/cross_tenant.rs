@@ -51,6 +51,7 @@ struct Fixture {
     b_invitation: String,
     b_request: String,
     b_file: String,
+    b_campaign: String,
 }
 
 async fn fixture() -> Fixture {
@@ -95,6 +96,7 @@ async fn fixture() -> Fixture {
     .await
     .expect("invitation in B");
     let (b_request, b_file) = request_with_file(&app, b).await;
+    let b_campaign = campaign(&app, b).await;
     Fixture {
         app,
         b_slug: "bravo".into(),
@@ -102,7 +104,46 @@ async fn fixture() -> Fixture {
         b_invitation: invitation.to_string(),
         b_request: b_request.to_string(),
         b_file: b_file.to_string(),
+        b_campaign: b_campaign.to_string(),
     }
+}
+
+/// A scheduled material change in clinic B, with its change-notice campaign.
+async fn campaign(app: &TestApp, b: ClinicId) -> Uuid {
+    use app::backend::services::notices::{self, Publisher};
+    use app::domain::notices::{DocumentKind, DraftForm};
+    let draft = DraftForm {
+        title: "Notice".into(),
+        body: "New text".into(),
+        summary: "What changes".into(),
+        material: true,
+    }
+    .validate()
+    .expect("draft");
+    let ctx = AuditContext::cli();
+    notices::save_draft(
+        &app.state,
+        &ctx,
+        Publisher::Clinic(b),
+        DocumentKind::PrivacyNotice,
+        None,
+        draft,
+    )
+    .await
+    .expect("draft in B");
+    let at = chrono::Utc::now() + chrono::Duration::days(40);
+    notices::publish(
+        &app.state,
+        &ctx,
+        Publisher::Clinic(b),
+        DocumentKind::PrivacyNotice,
+        None,
+        Some(at),
+    )
+    .await
+    .expect("scheduled in B")
+    .campaign
+    .expect("campaign in B")
 }
 
 /// A verified erasure request in clinic B (through Meta's callback, which
@@ -161,6 +202,10 @@ impl Fixture {
             .replace("{invitation}", &self.b_invitation)
             .replace("{request}", &self.b_request)
             .replace("{file}", &self.b_file)
+            .replace("{kind}", "privacy-notice")
+            .replace("{list}", &Uuid::nil().to_string())
+            .replace("{version}", &Uuid::nil().to_string())
+            .replace("{campaign}", &self.b_campaign)
     }
 
     async fn call(&self, method: &Method, path: &str) -> u16 {

@@ -11,6 +11,7 @@ mod health;
 mod jobs;
 mod managed_postgres;
 mod migrations;
+mod notices;
 mod pages;
 mod platform;
 mod requests;
