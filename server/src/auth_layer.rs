@@ -44,10 +44,10 @@ pub fn session_layer(state: &AppState) -> SessionManagerLayer<PgSessionStore> {
 
 /// Pages that carry forms get a form token in their session.
 fn needs_form_token(path: &str) -> bool {
-    ["/login", "/auth/", "/invite/", "/admin"]
+    ["/login", "/auth/", "/invite/", "/admin", "/subscribe"]
         .iter()
         .any(|prefix| path.starts_with(prefix))
-        || (path.starts_with("/c/") && path.contains("/requests/"))
+        || (path.starts_with("/c/") && (path.contains("/requests/") || path.contains("/subscribe")))
 }
 
 fn time_from(session_value: Option<String>) -> Option<DateTime<Utc>> {
@@ -205,6 +205,9 @@ mod tests {
         assert!(needs_form_token("/auth/link/abc"));
         assert!(!needs_form_token("/c/demo/privacy"));
         assert!(needs_form_token("/c/demo/requests/new"));
+        assert!(needs_form_token("/c/demo/subscribe"));
+        assert!(needs_form_token("/subscribe/confirm"));
+        assert!(!needs_form_token("/email/unsubscribe/r1.tag"));
         assert!(!needs_form_token("/"));
     }
 

@@ -4,7 +4,7 @@
 
 use std::sync::OnceLock;
 
-use pulldown_cmark::{Options, Parser, html};
+use pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag, TagEnd, html};
 
 /// Longest Markdown source accepted for one version, in bytes.
 pub const MAX_SOURCE_BYTES: usize = 200_000;
@@ -22,20 +22,45 @@ fn sanitizer() -> &'static ammonia::Builder<'static> {
     })
 }
 
-/// Safe HTML for `source`.
+fn demote(level: HeadingLevel) -> HeadingLevel {
+    match level {
+        HeadingLevel::H1 => HeadingLevel::H2,
+        HeadingLevel::H2 => HeadingLevel::H3,
+        HeadingLevel::H3 => HeadingLevel::H4,
+        HeadingLevel::H4 => HeadingLevel::H5,
+        _ => HeadingLevel::H6,
+    }
+}
+
+/// Safe HTML for `source`, headings one level down.
 pub fn render(source: &str) -> String {
     let mut options = Options::empty();
     options.insert(Options::ENABLE_TABLES);
     options.insert(Options::ENABLE_STRIKETHROUGH);
+    // The page's title is its only h1: headings in the text start at h2.
+    let events = Parser::new_ext(source, options).map(|event| match event {
+        Event::Start(Tag::Heading {
+            level,
+            id,
+            classes,
+            attrs,
+        }) => Event::Start(Tag::Heading {
+            level: demote(level),
+            id,
+            classes,
+            attrs,
+        }),
+        Event::End(TagEnd::Heading(level)) => Event::End(TagEnd::Heading(demote(level))),
+        other => other,
+    });
     let mut raw = String::with_capacity(source.len() * 3 / 2);
-    html::push_html(&mut raw, Parser::new_ext(source, options));
+    html::push_html(&mut raw, events);
     sanitizer().clean(&raw).to_string()
 }
 
 /// The words of `source` as plain text (Markdown syntax dropped), for the
 /// diff and for search.
 pub fn plain_text(source: &str) -> String {
-    use pulldown_cmark::{Event, TagEnd};
     let mut out = String::with_capacity(source.len());
     for event in Parser::new_ext(source, Options::ENABLE_TABLES) {
         match event {
@@ -59,7 +84,7 @@ mod tests {
     #[test]
     fn renders_markdown() {
         let html = render("# Title\n\nSome *text* and [a link](https://example.org).");
-        assert!(html.contains("<h1>Title</h1>"), "{html}");
+        assert!(html.contains("<h2>Title</h2>"), "{html}");
         assert!(html.contains("<em>text</em>"), "{html}");
         assert!(
             html.contains(r#"<a href="https://example.org" rel="noopener noreferrer">a link</a>"#),

@@ -461,12 +461,12 @@ async fn a_campaign_to_10000_recipients_reaches_each_once_even_when_its_worker_i
     };
     let mut first = start();
     let midway = eventually(Duration::from_secs(120), || async {
-        count_rows(&state.db, "sent").await >= 3_000
+        count_rows(&state.db, "sent").await >= 1_000
     })
     .await;
     kill(Pid::from_raw(first.id() as i32), Signal::SIGKILL).expect("SIGKILL");
     let _ = first.wait();
-    assert!(midway, "the first worker did not get a third of the way");
+    assert!(midway, "the first worker did not get a tenth of the way");
     let at_kill = (
         count_rows(&state.db, "sent").await,
         count_rows(&state.db, "sending").await,
@@ -477,7 +477,7 @@ async fn a_campaign_to_10000_recipients_reaches_each_once_even_when_its_worker_i
     );
 
     let mut second = start();
-    let finished = eventually(Duration::from_secs(180), || async {
+    let finished = eventually(Duration::from_secs(150), || async {
         state
             .db
             .scoped(Scope::System, |c| {

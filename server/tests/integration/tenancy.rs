@@ -101,6 +101,8 @@ async fn two_clinics(db: &Db) -> (ClinicId, ClinicId) {
                 let id = clinic.0;
                 let connection = uuid::Uuid::new_v4();
                 let request = uuid::Uuid::new_v4();
+                let (document, version) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+                let (list, campaign) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
                 let tag = if clinic == a { "AAAA" } else { "BBBB" };
                 let hash = |n: u8| format!("\\x{}", format!("{n:02x}").repeat(16) + &uuid::Uuid::new_v4().simple().to_string());
                 for sql in [
@@ -151,6 +153,38 @@ async fn two_clinics(db: &Db) -> (ClinicId, ClinicId) {
                     format!(
                         "INSERT INTO meta_deletions (confirmation_code, clinic_id, request_id, meta_user_id) \
                          VALUES ('{tag}{tag}2345', '{id}', '{request}', '1234')"
+                    ),
+                                    format!(
+                        "INSERT INTO documents (id, clinic_id, kind) VALUES ('{document}', '{id}', 'privacy_notice')"
+                    ),
+                    format!(
+                        "INSERT INTO document_versions (id, document_id, clinic_id, number, state, title, body_md, \
+                         summary, material, effective_at, published_at) VALUES ('{version}', '{document}', '{id}', 1, \
+                         'effective', 'Notice', 'Text', 'Summary', true, now(), now())"
+                    ),
+                    format!(
+                        "INSERT INTO subscribers (id, clinic_id, email, status, confirmed_at) \
+                         VALUES ('{}', '{id}', 'sub@example.org', 'confirmed', now())",
+                        uuid::Uuid::new_v4()
+                    ),
+                    format!(
+                        "INSERT INTO suppressions (clinic_id, email, reason) VALUES ('{id}', 'gone@example.org', 'unsubscribed')"
+                    ),
+                    format!(
+                        "INSERT INTO recipient_lists (id, clinic_id, name) VALUES ('{list}', '{id}', 'Patients')"
+                    ),
+                    format!(
+                        "INSERT INTO recipient_list_members (list_id, clinic_id, email) VALUES ('{list}', '{id}', 'p@example.org')"
+                    ),
+                    format!(
+                        "INSERT INTO campaigns (id, clinic_id, version_id) VALUES ('{campaign}', '{id}', '{version}')"
+                    ),
+                    format!(
+                        "INSERT INTO campaign_recipients (campaign_id, clinic_id, email) VALUES ('{campaign}', '{id}', 'p@example.org')"
+                    ),
+                    format!(
+                        "INSERT INTO acknowledgements (version_id, clinic_id, user_id) \
+                         SELECT '{version}', '{id}', user_id FROM memberships WHERE clinic_id = '{id}' LIMIT 1"
                     ),
                 ] {
                     diesel::sql_query(sql).execute(c).await?;

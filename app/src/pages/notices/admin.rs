@@ -4,7 +4,6 @@
 //! campaign progress, audience, and acknowledgement coverage.
 
 use leptos::prelude::*;
-use leptos_meta::Meta;
 
 use super::{day, param};
 use crate::api::notices::{self as api, Editor};
@@ -279,7 +278,10 @@ pub fn PublishPage() -> impl IntoView {
         } else {
             "This is not a material change: it takes effect as soon as it is published, without a change notice.".to_owned()
         };
-        let default_date = data.earliest.format("%Y-%m-%dT%H:%M").to_string();
+        // The first midnight after the earliest allowed moment.
+        let default_date = (data.earliest + chrono::Duration::days(1))
+            .format("%Y-%m-%dT00:00")
+            .to_string();
         let message = form_state().and_then(|f| f.message);
         let scheduled = data.scheduled.as_ref().map(|v| {
             view! { <div class="alert"><p>{format!("Version {} is already scheduled; cancel it before scheduling another.", v.number.unwrap_or_default())}</p></div> }
@@ -356,12 +358,11 @@ pub fn CampaignPage() -> impl IntoView {
         let has_failures = !c.failures.is_empty();
         view! {
             <EditorLayout editor title>
-                {live.then(|| view! { <Meta http_equiv="refresh" content="5"/> })}
                 <section class="card" aria-live="polite">
                     <p>{format!("{} “{}”, in effect from {}.", c.kind.label(), c.version_title, c.effective_at.map(day).unwrap_or_default())}</p>
                     <progress max=total value=done>{format!("{done} of {total}")}</progress>
                     <dl class="facts">
-                        <dt>"Status"</dt><dd>{c.status.clone()}{live.then_some(" (this page refreshes every 5 seconds)")}</dd>
+                        <dt>"Status"</dt><dd>{c.status.clone()}{live.then(|| view! { " · " <a href="">"Refresh the counts"</a> })}</dd>
                         <dt>"Recipients"</dt><dd>{c.recipients}</dd>
                         <dt>"Sent"</dt><dd>{c.sent}</dd>
                         <dt>"Pending"</dt><dd>{c.pending}</dd>
