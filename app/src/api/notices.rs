@@ -5,7 +5,9 @@
 
 use axum::Json;
 use axum::extract::multipart::MultipartRejection;
-use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
+use axum::extract::{
+    DefaultBodyLimit, FromRequest, FromRequestParts, Multipart, Path, Request, State,
+};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use http::StatusCode;
@@ -45,10 +47,17 @@ use crate::domain::security::form_token_matches;
 use crate::domain::text::clean_text;
 use crate::page_context;
 
+/// Largest editor form: 200,000 characters of text, percent-encoded (up to
+/// 9 bytes for a character outside ASCII), with the other fields.
+const EDITOR_LIMIT: usize = crate::domain::markdown::MAX_SOURCE_BYTES * 9 + 64 * 1024;
+
 /// Routes of this module.
 pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
     vec![
-        ("/admin/c/{clinic}/notices/{kind}/edit", post(clinic_edit)),
+        (
+            "/admin/c/{clinic}/notices/{kind}/edit",
+            post(clinic_edit).layer(DefaultBodyLimit::max(EDITOR_LIMIT)),
+        ),
         (
             "/admin/c/{clinic}/notices/{kind}/publish",
             post(clinic_publish),
@@ -77,7 +86,10 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
             "/admin/c/{clinic}/acknowledgements/{version}",
             post(acknowledge),
         ),
-        ("/admin/platform/notices/{kind}/edit", post(platform_edit)),
+        (
+            "/admin/platform/notices/{kind}/edit",
+            post(platform_edit).layer(DefaultBodyLimit::max(EDITOR_LIMIT)),
+        ),
         (
             "/admin/platform/notices/{kind}/publish",
             post(platform_publish),
@@ -129,11 +141,17 @@ pub struct Editor {
     pub clinic: Option<ClinicAccess>,
 }
 
-fn editor(visitor: &Visitor, path: &str, slug: Option<&str>) -> Result<Editor, Denied> {
+/// The publisher's editor, allowed `permission` on a clinic's documents
+/// (the platform's need its policy permission).
+fn editor_with(
+    visitor: &Visitor,
+    path: &str,
+    slug: Option<&str>,
+    permission: ClinicPermission,
+) -> Result<Editor, Denied> {
     match slug {
         Some(slug) => {
-            let (user, access) =
-                guard::clinic(visitor, path, slug, ClinicPermission::ManagePolicies)?;
+            let (user, access) = guard::clinic(visitor, path, slug, permission)?;
             Ok(Editor {
                 user,
                 publisher: Publisher::Clinic(access.clinic_id),
@@ -153,22 +171,19 @@ fn editor(visitor: &Visitor, path: &str, slug: Option<&str>) -> Result<Editor, D
     }
 }
 
+/// An editor of the publisher's documents.
+fn editor(visitor: &Visitor, path: &str, slug: Option<&str>) -> Result<Editor, Denied> {
+    editor_with(visitor, path, slug, ClinicPermission::ManagePolicies)
+}
+
 /// A reader of a publisher's editor pages (Viewers of a clinic may look).
 fn reader(slug: Option<&str>) -> Result<Editor, PageError> {
-    let visitor = guard::visitor();
-    let path = crate::request::current_path();
-    match slug {
-        Some(slug) => {
-            let (user, access) = guard::clinic(&visitor, &path, slug, ClinicPermission::View)?;
-            Ok(Editor {
-                user,
-                publisher: Publisher::Clinic(access.clinic_id),
-                base: format!("/admin/c/{}/notices", access.slug),
-                clinic: Some(access),
-            })
-        }
-        None => Ok(editor(&visitor, &path, None)?),
-    }
+    Ok(editor_with(
+        &guard::visitor(),
+        &crate::request::current_path(),
+        slug,
+        ClinicPermission::View,
+    )?)
 }
 
 fn no_such_document() -> Response {
@@ -204,6 +219,9 @@ pub struct ConfirmOutcome(pub bool);
 
 page_context!(DraftPreview, ImportOutcome, Unsubscribed, ConfirmOutcome);
 
+/// What every editor's form handler reads from its request: the state, who
+/// is signed in, the session, the page to re-render, and the form (whose
+/// token has matched).
 struct EditArgs {
     state: AppState,
     visitor: Visitor,
@@ -211,6 +229,34 @@ struct EditArgs {
     page: PageRequest,
     request_id: Option<String>,
     form: FormData,
+}
+
+impl FromRequest<AppState> for EditArgs {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = request.into_parts();
+        let visitor = parts
+            .extensions
+            .get::<Visitor>()
+            .cloned()
+            .unwrap_or_default();
+        let session = Session::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Ok(page) = PageRequest::from_request_parts(&mut parts, state).await;
+        let Ok(RequestIdHeader(request_id)) =
+            RequestIdHeader::from_request_parts(&mut parts, state).await;
+        let form = FormData::from_request(Request::from_parts(parts, body), state).await?;
+        Ok(Self {
+            state: state.clone(),
+            visitor,
+            session,
+            page,
+            request_id,
+            form,
+        })
+    }
 }
 
 async fn edit(args: EditArgs, slug: Option<&str>, kind: &str) -> Response {
@@ -285,52 +331,12 @@ async fn edit(args: EditArgs, slug: Option<&str>, kind: &str) -> Response {
     }
 }
 
-async fn clinic_edit(
-    State(state): State<AppState>,
-    Path((slug, kind)): Path<(String, String)>,
-    axum::Extension(visitor): axum::Extension<Visitor>,
-    session: Session,
-    page: PageRequest,
-    RequestIdHeader(request_id): RequestIdHeader,
-    form: FormData,
-) -> Response {
-    edit(
-        EditArgs {
-            state,
-            visitor,
-            session,
-            page,
-            request_id,
-            form,
-        },
-        Some(&slug),
-        &kind,
-    )
-    .await
+async fn clinic_edit(Path((slug, kind)): Path<(String, String)>, args: EditArgs) -> Response {
+    edit(args, Some(&slug), &kind).await
 }
 
-async fn platform_edit(
-    State(state): State<AppState>,
-    Path(kind): Path<String>,
-    axum::Extension(visitor): axum::Extension<Visitor>,
-    session: Session,
-    page: PageRequest,
-    RequestIdHeader(request_id): RequestIdHeader,
-    form: FormData,
-) -> Response {
-    edit(
-        EditArgs {
-            state,
-            visitor,
-            session,
-            page,
-            request_id,
-            form,
-        },
-        None,
-        &kind,
-    )
-    .await
+async fn platform_edit(Path(kind): Path<String>, args: EditArgs) -> Response {
+    edit(args, None, &kind).await
 }
 
 #[derive(Clone, Copy)]
@@ -492,38 +498,28 @@ async fn command(
     }
 }
 
-macro_rules! command_handlers {
-    ($($clinic:ident, $platform:ident => $command:expr;)*) => {$(
-        async fn $clinic(
-            State(state): State<AppState>,
-            Path((slug, kind)): Path<(String, String)>,
-            axum::Extension(visitor): axum::Extension<Visitor>,
-            session: Session,
-            page: PageRequest,
-            RequestIdHeader(request_id): RequestIdHeader,
-            form: FormData,
-        ) -> Response {
-            command(EditArgs { state, visitor, session, page, request_id, form }, Some(&slug), &kind, $command).await
-        }
-
-        async fn $platform(
-            State(state): State<AppState>,
-            Path(kind): Path<String>,
-            axum::Extension(visitor): axum::Extension<Visitor>,
-            session: Session,
-            page: PageRequest,
-            RequestIdHeader(request_id): RequestIdHeader,
-            form: FormData,
-        ) -> Response {
-            command(EditArgs { state, visitor, session, page, request_id, form }, None, &kind, $command).await
-        }
-    )*};
+async fn clinic_publish(Path((slug, kind)): Path<(String, String)>, args: EditArgs) -> Response {
+    command(args, Some(&slug), &kind, VersionCommand::Publish).await
 }
 
-command_handlers! {
-    clinic_publish, platform_publish => VersionCommand::Publish;
-    clinic_discard, platform_discard => VersionCommand::Discard;
-    clinic_cancel, platform_cancel => VersionCommand::Cancel;
+async fn platform_publish(Path(kind): Path<String>, args: EditArgs) -> Response {
+    command(args, None, &kind, VersionCommand::Publish).await
+}
+
+async fn clinic_discard(Path((slug, kind)): Path<(String, String)>, args: EditArgs) -> Response {
+    command(args, Some(&slug), &kind, VersionCommand::Discard).await
+}
+
+async fn platform_discard(Path(kind): Path<String>, args: EditArgs) -> Response {
+    command(args, None, &kind, VersionCommand::Discard).await
+}
+
+async fn clinic_cancel(Path((slug, kind)): Path<(String, String)>, args: EditArgs) -> Response {
+    command(args, Some(&slug), &kind, VersionCommand::Cancel).await
+}
+
+async fn platform_cancel(Path(kind): Path<String>, args: EditArgs) -> Response {
+    command(args, None, &kind, VersionCommand::Cancel).await
 }
 
 async fn suppress(args: EditArgs, slug: Option<&str>) -> Response {
@@ -576,49 +572,12 @@ async fn suppress(args: EditArgs, slug: Option<&str>) -> Response {
     }
 }
 
-async fn clinic_suppress(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-    axum::Extension(visitor): axum::Extension<Visitor>,
-    session: Session,
-    page: PageRequest,
-    RequestIdHeader(request_id): RequestIdHeader,
-    form: FormData,
-) -> Response {
-    suppress(
-        EditArgs {
-            state,
-            visitor,
-            session,
-            page,
-            request_id,
-            form,
-        },
-        Some(&slug),
-    )
-    .await
+async fn clinic_suppress(Path(slug): Path<String>, args: EditArgs) -> Response {
+    suppress(args, Some(&slug)).await
 }
 
-async fn platform_suppress(
-    State(state): State<AppState>,
-    axum::Extension(visitor): axum::Extension<Visitor>,
-    session: Session,
-    page: PageRequest,
-    RequestIdHeader(request_id): RequestIdHeader,
-    form: FormData,
-) -> Response {
-    suppress(
-        EditArgs {
-            state,
-            visitor,
-            session,
-            page,
-            request_id,
-            form,
-        },
-        None,
-    )
-    .await
+async fn platform_suppress(args: EditArgs) -> Response {
+    suppress(args, None).await
 }
 
 async fn import_list(
@@ -741,15 +700,15 @@ async fn import_list(
     }
 }
 
-async fn delete_list(
-    State(state): State<AppState>,
-    Path((slug, list)): Path<(String, String)>,
-    axum::Extension(visitor): axum::Extension<Visitor>,
-    session: Session,
-    page: PageRequest,
-    RequestIdHeader(request_id): RequestIdHeader,
-    form: FormData,
-) -> Response {
+async fn delete_list(Path((slug, list)): Path<(String, String)>, args: EditArgs) -> Response {
+    let EditArgs {
+        state,
+        visitor,
+        session,
+        page,
+        request_id,
+        form,
+    } = args;
     let path = page.path();
     let editor = match editor(&visitor, &path, Some(&slug)) {
         Ok(editor) => editor,
@@ -830,6 +789,11 @@ const SUBSCRIBE_PER_IP: Limit = Limit {
     max: 10,
     window: chrono::Duration::hours(1),
 };
+/// Confirmation emails to one address: 3 an hour.
+const SUBSCRIBE_PER_EMAIL: Limit = Limit {
+    max: 3,
+    window: chrono::Duration::hours(1),
+};
 
 async fn subscribe(
     state: AppState,
@@ -867,17 +831,33 @@ async fn subscribe(
             .await;
         }
     };
-    match ratelimit::hit(
-        &state.db,
-        &format!("subscribe:ip:{ip}"),
-        SUBSCRIBE_PER_IP,
-        state.clock.now(),
-    )
-    .await
-    {
+    let now = state.clock.now();
+    let allowed = async {
+        Ok::<_, AppError>(
+            ratelimit::hit(
+                &state.db,
+                &ratelimit::ip_key("subscribe", &ip),
+                SUBSCRIBE_PER_IP,
+                now,
+            )
+            .await?
+                && ratelimit::hit(
+                    &state.db,
+                    &ratelimit::email_key("subscribe", email.as_str()),
+                    SUBSCRIBE_PER_EMAIL,
+                    now,
+                )
+                .await?,
+        )
+    };
+    match allowed.await {
         Ok(true) => {}
-        Ok(false) => return app_error(AppError::RateLimited),
-        Err(e) => return app_error(e.into()),
+        Ok(false) => {
+            let message = "Too many subscription requests. Please wait an hour and try again.";
+            let form = form_state(&form, FieldErrors::new(), Some(message.to_owned()));
+            return render::page(&state, page, StatusCode::TOO_MANY_REQUESTS, form).await;
+        }
+        Err(e) => return app_error(e),
     }
     match subscriptions::subscribe(&state, publisher, clinic.as_deref(), &email, locale).await {
         Ok(()) => see_other(&sent),
@@ -1049,14 +1029,6 @@ pub struct NoticesOverview {
     pub documents: Vec<DocumentOverview>,
     pub campaigns: Vec<Progress>,
     pub notice_days: u32,
-    pub public_base: String,
-}
-
-fn public_base(editor: &Editor) -> String {
-    editor
-        .clinic
-        .as_ref()
-        .map_or_else(String::new, |c| format!("/c/{}", c.slug))
 }
 
 /// The overview of a publisher's documents.
@@ -1065,15 +1037,7 @@ pub async fn overview(slug: Option<String>) -> Result<NoticesOverview, PageError
     let state = app_state()?;
     let documents = notices::overview(&state, editor.publisher).await?;
     let campaigns = campaigns::list(&state.db, editor.publisher).await?;
-    let publisher = editor.publisher;
-    let notice_days = state
-        .db
-        .scoped(publisher.scope(), move |c| {
-            Box::pin(async move {
-                Ok::<_, crate::backend::db::DbError>(notices::notice_days(c, publisher).await?)
-            })
-        })
-        .await?;
+    let notice_days = notices::notice_period(&state, editor.publisher).await?;
     let can_edit = match &editor.clinic {
         Some(access) => {
             crate::domain::permissions::allows(access.role, ClinicPermission::ManagePolicies)
@@ -1081,7 +1045,6 @@ pub async fn overview(slug: Option<String>) -> Result<NoticesOverview, PageError
         None => true,
     };
     Ok(NoticesOverview {
-        public_base: public_base(&editor),
         editor,
         can_edit,
         documents,
@@ -1101,7 +1064,6 @@ pub struct EditorData {
     pub notice_days: u32,
     /// The earliest effective date a material change may have.
     pub earliest: chrono::DateTime<chrono::Utc>,
-    pub public_base: String,
 }
 
 /// Loads one document for its editor (`ManagePolicies`).
@@ -1115,17 +1077,8 @@ pub async fn editor_data(slug: Option<String>, kind: String) -> Result<EditorDat
     let state = app_state()?;
     let now = state.clock.now();
     let versions = notices::versions(&state, editor.publisher, kind).await?;
-    let publisher = editor.publisher;
-    let notice_days = state
-        .db
-        .scoped(publisher.scope(), move |c| {
-            Box::pin(async move {
-                Ok::<_, crate::backend::db::DbError>(notices::notice_days(c, publisher).await?)
-            })
-        })
-        .await?;
+    let notice_days = notices::notice_period(&state, editor.publisher).await?;
     Ok(EditorData {
-        public_base: public_base(&editor),
         draft: versions.iter().find(|v| v.state == "draft").cloned(),
         current: notices::in_force(&versions, now).cloned(),
         scheduled: notices::upcoming(&versions, now).cloned(),

@@ -94,7 +94,6 @@ pub fn NoticesPage() -> impl IntoView {
             Err(error) => return failed(error),
         };
         let base = data.editor.base.clone();
-        let public = data.public_base.clone();
         let documents = data
             .documents
             .iter()
@@ -157,7 +156,6 @@ pub fn NoticesPage() -> impl IntoView {
         let acknowledgements = data.editor.clinic.is_none().then(|| {
             view! { <p><a href="/admin/platform/notices/acknowledgements">"Acknowledgements by clinics"</a></p> }
         });
-        let _ = public;
         let editor = data.editor.clone();
         let campaigns = data.campaigns.clone();
         let campaign_base = base.clone();

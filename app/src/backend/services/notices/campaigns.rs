@@ -127,7 +127,7 @@ const PLATFORM_AUDIENCE: &str = "\
     SELECT lower(u.email) AS email FROM memberships m \
         JOIN users u ON u.id = m.user_id JOIN clinics c ON c.id = m.clinic_id \
         WHERE c.status = 'active' AND u.disabled_at IS NULL \
-          AND m.role IN ('owner', 'admin', 'privacy_officer') AND $2::uuid IS NULL \
+          AND m.role IN ('owner', 'admin', 'privacy_officer') \
     UNION SELECT lower(email) FROM subscribers WHERE clinic_id IS NULL AND status = 'confirmed'";
 
 /// Fills the outbox of a campaign from its audience, leaving out suppressed

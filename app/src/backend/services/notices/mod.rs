@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::backend::audit::{self, AuditContext, AuditEntry};
 use crate::backend::db::schema::{
-    acknowledgements, campaigns as campaigns_table, clinics, document_versions, documents, platform,
+    acknowledgements, clinics, document_versions, documents, platform,
 };
 use crate::backend::db::{Conn, DbError};
 use crate::backend::error::AppError;
@@ -114,6 +114,16 @@ pub async fn notice_days(conn: &mut Conn, publisher: Publisher) -> QueryResult<u
         }
     }?;
     Ok(days.max(0).unsigned_abs())
+}
+
+/// The notice period of `publisher`, in days, in its own transaction.
+pub async fn notice_period(state: &AppState, publisher: Publisher) -> Result<u32, DbError> {
+    state
+        .db
+        .scoped(publisher.scope(), move |c| {
+            Box::pin(async move { Ok::<_, DbError>(notice_days(c, publisher).await?) })
+        })
+        .await
 }
 
 async fn document_id(
@@ -914,26 +924,6 @@ pub async fn acknowledgement_coverage(state: &AppState) -> Result<Vec<Coverage>,
                     });
                 }
                 Ok::<_, DbError>(out)
-            })
-        })
-        .await
-}
-
-/// Number of campaigns of a publisher, for the overview.
-pub async fn campaign_count(state: &AppState, publisher: Publisher) -> Result<i64, DbError> {
-    state
-        .db
-        .scoped(publisher.scope(), move |c| {
-            Box::pin(async move {
-                Ok::<_, DbError>(
-                    campaigns_table::table
-                        .filter(
-                            campaigns_table::clinic_id.is_not_distinct_from(publisher.clinic_id()),
-                        )
-                        .count()
-                        .get_result(c)
-                        .await?,
-                )
             })
         })
         .await
