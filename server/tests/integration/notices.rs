@@ -461,7 +461,9 @@ async fn a_campaign_to_10000_recipients_reaches_each_once_even_when_its_worker_i
     };
     let mut first = start();
     let midway = eventually(Duration::from_secs(120), || async {
-        count_rows(&state.db, "sent").await >= 1_000
+        // Rows are claimed 200 at a time: 1,100 falls inside a batch, so the
+        // kill lands with messages in flight.
+        count_rows(&state.db, "sent").await >= 1_100
     })
     .await;
     kill(Pid::from_raw(first.id() as i32), Signal::SIGKILL).expect("SIGKILL");
@@ -539,4 +541,200 @@ async fn a_campaign_to_10000_recipients_reaches_each_once_even_when_its_worker_i
         copies - RECIPIENTS,
         at_kill.1
     );
+}
+
+#[tokio::test]
+async fn a_platform_change_reaches_clinic_contacts_who_acknowledge_it() {
+    let sink = SmtpSink::start();
+    let app = crate::common::demo_app(Some(&sink)).await;
+    let ctx = AuditContext::cli();
+    notices::save_draft(
+        &app.state,
+        &ctx,
+        Publisher::Platform,
+        DocumentKind::PrivacyNotice,
+        None,
+        draft(
+            "Platform notice",
+            "New <b>platform</b> text.",
+            "Logs are kept for 30 days.",
+            true,
+        ),
+    )
+    .await
+    .expect("draft");
+    notices::publish(
+        &app.state,
+        &ctx,
+        Publisher::Platform,
+        DocumentKind::PrivacyNotice,
+        None,
+        Some(app.clock.now() + Days::days(31)),
+    )
+    .await
+    .expect("scheduled");
+
+    // Owners, Admins and Privacy Officers of active clinics; not Viewers.
+    assert!(
+        eventually(Duration::from_secs(30), || async { sink.count() >= 3 }).await,
+        "{} notices",
+        sink.count()
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut recipients: Vec<String> = sink
+        .messages()
+        .iter()
+        .filter(|m| m.text().contains("/privacy/versions/2/diff"))
+        .flat_map(|m| m.to.clone())
+        .collect();
+    recipients.sort();
+    assert_eq!(
+        recipients,
+        vec![
+            "admin@lindenhof-clinic.example",
+            "dpo@lindenhof-clinic.example",
+            "owner@lindenhof-clinic.example",
+        ]
+    );
+
+    // The owner sees the banner and acknowledges; the operator sees coverage.
+    app.sign_in("owner@lindenhof-clinic.example").await;
+    let dashboard = app.text("/admin/c/demo").await;
+    assert!(
+        dashboard.contains("Logs are kept for 30 days."),
+        "{dashboard}"
+    );
+    let action = dashboard
+        .split("action=\"")
+        .map(|rest| rest.split('"').next().unwrap_or_default())
+        .find(|a| a.starts_with("/admin/c/demo/acknowledgements/"))
+        .expect("acknowledge form")
+        .to_owned();
+    let csrf = app.csrf_on("/admin/c/demo").await;
+    assert_eq!(app.post_form(&action, &csrf, &[]).await.status(), 303);
+    let dashboard = app.text("/admin/c/demo").await;
+    assert!(
+        !dashboard.contains(&action),
+        "the banner is gone once acknowledged"
+    );
+
+    let operator = crate::common::TestApp::new_client();
+    let login = app::backend::services::auth::create_link(
+        &app.state,
+        &app::domain::email::EmailAddress::parse(demo::DEMO_OPERATOR_EMAIL).expect("address"),
+    )
+    .await
+    .expect("link")
+    .expect("operator");
+    let path = login.trim_start_matches(&app.address).to_owned();
+    let html = operator
+        .get(app.url(&path))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("body");
+    let token = crate::common::csrf_in(&html).expect("token");
+    let signed_in = operator
+        .post(app.url(&path))
+        .header("origin", &app.address)
+        .form(&[("csrf", token.as_str())])
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(signed_in.status(), 303);
+    let coverage = operator
+        .get(app.url("/admin/platform/notices/acknowledgements"))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("body");
+    assert!(coverage.contains("Privacy notice, version 2"), "{coverage}");
+    assert!(coverage.contains("1 of 1"), "{coverage}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_csv_import_reports_bad_repeated_and_suppressed_rows_and_escapes_them() {
+    let app = crate::common::demo_app(None).await;
+    let clinic = clinics::id_by_slug(&app.db, "demo")
+        .await
+        .expect("db")
+        .expect("demo");
+    subscriptions::suppress(
+        &app.db,
+        &AuditContext::cli(),
+        Publisher::Clinic(clinic),
+        &app::domain::email::EmailAddress::parse("gone@example.org").expect("address"),
+    )
+    .await
+    .expect("suppressed");
+    app.sign_in("dpo@lindenhof-clinic.example").await;
+    let audience = "/admin/c/demo/notices/audience";
+    let csrf = app.csrf_on(audience).await;
+    let csv = "email,name\nanna@example.org,Anna\n<script>alert(1)</script>,X\nANNA@example.org,Again\ngone@example.org,Gone\nbo@example.org,Bo\n";
+    let upload = reqwest::multipart::Form::new()
+        .text("csrf", csrf)
+        .text("name", "Patients")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(csv.as_bytes().to_vec())
+                .file_name("patients.csv")
+                .mime_str("text/csv")
+                .expect("mime"),
+        );
+    let response = app
+        .client
+        .post(app.url("/admin/c/demo/notices/lists"))
+        .header("origin", &app.address)
+        .multipart(upload)
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(response.status(), 200);
+    let report = response.text().await.expect("body");
+    let fact =
+        |label: &str, value: &str| report.contains(&format!("<dt>{label}</dt><dd>{value}</dd>"));
+    assert!(fact("Rows read", "5"), "{report}");
+    assert!(fact("Imported", "2"), "{report}");
+    assert!(fact("Duplicates merged", "1"), "{report}");
+    assert!(
+        fact("Left out (unsubscribed or suppressed)", "1"),
+        "{report}"
+    );
+    assert!(fact("Invalid rows", "1"), "{report}");
+    assert!(
+        report.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{report}"
+    );
+    assert!(
+        !report.contains("<script>alert(1)"),
+        "the bad row is escaped"
+    );
+
+    // A file that is not CSV text keeps the list name and says why.
+    let csrf = app.csrf_on(audience).await;
+    let upload = reqwest::multipart::Form::new()
+        .text("csrf", csrf)
+        .text("name", "Second list")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(vec![0xff, 0xfe, 0x00]).file_name("x.csv"),
+        );
+    let response = app
+        .client
+        .post(app.url("/admin/c/demo/notices/lists"))
+        .header("origin", &app.address)
+        .multipart(upload)
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(response.status(), 422);
+    let page = response.text().await.expect("body");
+    assert!(page.contains("not UTF-8"), "{page}");
+    assert!(page.contains("value=\"Second list\""), "{page}");
+    app.stop().await;
 }
