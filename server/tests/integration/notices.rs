@@ -449,7 +449,7 @@ async fn a_campaign_to_10000_recipients_reaches_each_once_even_when_its_worker_i
         ("PORTAL_MASTER_KEY", key.to_base64()),
         ("PORTAL_DATA_DIR", data_dir.path().display().to_string()),
         ("PORTAL_DB_POOL_SIZE", "8".to_owned()),
-        ("PORTAL_WORKER_LEASE_SECONDS", "3".to_owned()),
+        ("PORTAL_WORKER_LEASE_SECONDS", "10".to_owned()),
         ("PORTAL_CAMPAIGN_RATE", "100000".to_owned()),
     ];
     let start = || {
@@ -460,8 +460,8 @@ async fn a_campaign_to_10000_recipients_reaches_each_once_even_when_its_worker_i
             .expect("worker starts")
     };
     let mut first = start();
-    let midway = eventually(Duration::from_secs(120), || async {
-        // Rows are claimed 200 at a time: 1,100 falls inside a batch, so the
+    let midway = eventually(Duration::from_secs(240), || async {
+        // Rows are claimed 64 at a time: 1,100 falls inside a batch, so the
         // kill lands with messages in flight.
         count_rows(&state.db, "sent").await >= 1_100
     })
@@ -479,7 +479,7 @@ async fn a_campaign_to_10000_recipients_reaches_each_once_even_when_its_worker_i
     );
 
     let mut second = start();
-    let finished = eventually(Duration::from_secs(150), || async {
+    let finished = eventually(Duration::from_secs(360), || async {
         state
             .db
             .scoped(Scope::System, |c| {

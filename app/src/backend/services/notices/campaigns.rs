@@ -37,8 +37,10 @@ pub const PREPARE_JOB: &str = "campaigns.prepare";
 pub const SEND_JOB: &str = "campaigns.send";
 /// Purpose of the tags in unsubscribe links.
 pub const UNSUBSCRIBE_PURPOSE: &str = "email.unsubscribe";
-/// Rows claimed at once.
-const BATCH: i64 = 200;
+/// Rows claimed at once per SMTP connection: small enough that a batch is
+/// sent well within its lease even on a slow or loaded server, so that no
+/// other worker takes over rows still being sent.
+const ROWS_PER_CONNECTION: usize = 8;
 /// Attempts per recipient before the row is marked failed.
 const MAX_ATTEMPTS: i32 = 5;
 
@@ -314,6 +316,7 @@ struct ClaimedRow {
 
 async fn claim(ctx: &JobContext, id: Uuid) -> Result<Vec<ClaimedRow>, DbError> {
     let lease = ctx.campaigns.lease.as_secs_f64();
+    let batch = i64::try_from(ctx.campaigns.connections.max(1) * ROWS_PER_CONNECTION).unwrap_or(64);
     ctx.db
         .scoped(Scope::System, move |c| {
             Box::pin(async move {
@@ -329,7 +332,7 @@ async fn claim(ctx: &JobContext, id: Uuid) -> Result<Vec<ClaimedRow>, DbError> {
                          RETURNING id, email, attempts",
                     )
                     .bind::<diesel::sql_types::Uuid, _>(id)
-                    .bind::<BigInt, _>(BATCH)
+                    .bind::<BigInt, _>(batch)
                     .bind::<Double, _>(lease)
                     .load(c)
                     .await?,
