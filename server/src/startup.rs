@@ -123,7 +123,7 @@ pub fn job_context(config: &Config, state: &AppState) -> anyhow::Result<JobConte
         settings: state.settings.clone(),
         campaigns: CampaignSettings {
             rate_per_second: config.campaign_rate,
-            connections: 8,
+            connections: app::backend::email::transport::SMTP_CONNECTIONS,
             lease: config.worker_lease,
         },
     })

@@ -115,9 +115,13 @@ impl SmtpSink {
         };
         std::thread::spawn(move || {
             let mut server = Server::new(handler);
+            // A thread per connection: lettre's pool may open a connection
+            // while a finished one is still on its way back to the pool (and
+            // then closes the surplus), so allow more than the portal's
+            // eight, as a real server would.
             server
                 .with_name("smtp.test")
-                .with_num_threads(8)
+                .with_num_threads(32)
                 .with_tcp_listener(listener);
             let _ = server.serve();
         });

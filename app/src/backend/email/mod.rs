@@ -1,6 +1,7 @@
 //! Outgoing email: templates, the outbox job that carries a message, and the
 //! transport. Services only ever enqueue; the worker sends.
 
+pub mod relay;
 pub mod templates;
 pub mod transport;
 

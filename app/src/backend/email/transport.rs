@@ -1,16 +1,20 @@
-//! Hands messages to SMTP (pooled) or, without `SMTP_URL`, writes each one as
-//! an `.eml` file into the outbox folder.
+//! Hands messages to the SMTP relay (reused connections, see [`super::relay`])
+//! or, without `SMTP_URL`, writes each one as an `.eml` file into the outbox
+//! folder.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
-use lettre::transport::smtp::PoolConfig;
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::OutgoingEmail;
+use super::relay::{Endpoint, Relay, RelayError};
+
+/// SMTP connections open at once, idle or busy.
+pub const SMTP_CONNECTIONS: usize = 8;
 
 /// Why a message was not handed over.
 #[derive(Debug, thiserror::Error)]
@@ -26,7 +30,7 @@ pub enum MailError {
 /// The configured transport.
 #[derive(Clone)]
 pub enum Mailer {
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Smtp(std::sync::Arc<Relay>),
     Files {
         transport: AsyncFileTransport<Tokio1Executor>,
         dir: PathBuf,
@@ -40,16 +44,16 @@ impl std::fmt::Debug for Mailer {
 }
 
 impl Mailer {
-    /// Pooled SMTP from a URL such as `smtp://127.0.0.1:2525` or
+    /// Reused SMTP connections from a URL such as `smtp://127.0.0.1:2525` or
     /// `smtps://user:pass@mail.example.org`.
     pub fn smtp(url: &SecretString) -> Result<Self, MailError> {
-        let transport: AsyncSmtpTransport<Tokio1Executor> =
-            AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret())
-                .map_err(|e| MailError::Permanent(format!("SMTP_URL: {e}")))?
-                .timeout(Some(Duration::from_secs(30)))
-                .pool_config(PoolConfig::new().max_size(8))
-                .build();
-        Ok(Self::Smtp(transport))
+        let endpoint = Endpoint::parse(url.expose_secret())
+            .map_err(|e| MailError::Permanent(format!("SMTP_URL {e}")))?;
+        Ok(Self::Smtp(std::sync::Arc::new(Relay::new(
+            endpoint,
+            SMTP_CONNECTIONS,
+            Duration::from_secs(30),
+        ))))
     }
 
     /// One `.eml` file per message in `dir` (created if missing).
@@ -74,13 +78,14 @@ impl Mailer {
     pub async fn send(&self, from: &str, email: &OutgoingEmail) -> Result<(), MailError> {
         let message = build_message(from, email)?;
         match self {
-            Self::Smtp(transport) => transport.send(message).await.map(|_| ()).map_err(|e| {
-                if e.is_permanent() {
-                    MailError::Permanent(e.to_string())
-                } else {
-                    MailError::Transient(e.to_string())
-                }
-            }),
+            Self::Smtp(relay) => relay
+                .send(message.envelope(), &message.formatted())
+                .await
+                .map(|_| ())
+                .map_err(|e| match e {
+                    RelayError::Smtp(e) if e.is_permanent() => MailError::Permanent(e.to_string()),
+                    other => MailError::Transient(other.to_string()),
+                }),
             Self::Files { transport, .. } => transport
                 .send(message)
                 .await
@@ -90,7 +95,8 @@ impl Mailer {
     }
 }
 
-fn build_message(from: &str, email: &OutgoingEmail) -> Result<Message, MailError> {
+/// The MIME message of `email` from `from`.
+pub fn build_message(from: &str, email: &OutgoingEmail) -> Result<Message, MailError> {
     let from: Mailbox = from
         .parse()
         .map_err(|e| MailError::Permanent(format!("sender address: {e}")))?;
