@@ -1,11 +1,12 @@
 //! Change notices: a campaign per material version, with one outbox row per
 //! recipient (unique per campaign and address). The sending job claims rows
 //! in batches with a lease, sends them over pooled SMTP connections at a
-//! throttled rate, and marks each row sent as soon as the server accepts
-//! it. Rows whose lease ran out (their worker died) are sent again with the
-//! same `Message-ID`, so a receiving system that deduplicates shows them
-//! once; nothing is lost.
+//! throttled rate, and records the rows the server accepted as sent while
+//! the next messages go out. Rows whose lease ran out (their worker died)
+//! are sent again with the same `Message-ID`, so a receiving system that
+//! deduplicates shows them once; nothing is lost.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -22,9 +23,9 @@ use crate::backend::db::schema::{
     campaign_recipients, campaigns, clinics, document_versions, documents, platform,
 };
 use crate::backend::db::{Conn, DbError};
-use crate::backend::email::compose;
 use crate::backend::email::templates::PolicyChangeNotice;
 use crate::backend::email::transport::MailError;
+use crate::backend::email::{OutgoingEmail, compose};
 use crate::backend::jobs::handlers::{JobContext, JobError};
 use crate::backend::jobs::{self, NewJob};
 use crate::backend::tenancy::Scope;
@@ -342,55 +343,66 @@ async fn claim(ctx: &JobContext, id: Uuid) -> Result<Vec<ClaimedRow>, DbError> {
         .await
 }
 
-/// Records the outcome of one row.
-async fn record(
-    ctx: &JobContext,
-    row: &ClaimedRow,
-    outcome: Result<(), MailError>,
-) -> Result<(), DbError> {
-    let (id, attempts) = (row.id, row.attempts);
+/// What became of one claimed row.
+struct Outcome {
+    id: i64,
+    attempts: i32,
+    result: Result<(), MailError>,
+}
+
+/// Most outcomes written in one transaction.
+const OUTCOMES_PER_WRITE: usize = 256;
+
+/// Records the outcomes of rows, in one transaction: the rows the server
+/// accepted become sent, the others wait for a retry or fail.
+async fn record(ctx: &JobContext, outcomes: Vec<Outcome>) -> Result<(), DbError> {
     ctx.db
         .scoped(Scope::System, move |c| {
             Box::pin(async move {
-                let target = campaign_recipients::table
-                    .find(id)
-                    .filter(campaign_recipients::status.eq("sending"));
-                match outcome {
-                    Ok(()) => {
-                        diesel::update(target)
-                            .set((
-                                campaign_recipients::status.eq("sent"),
-                                campaign_recipients::sent_at.eq(Utc::now()),
-                                campaign_recipients::locked_until.eq(None::<DateTime<Utc>>),
-                                campaign_recipients::last_error.eq(None::<String>),
-                            ))
-                            .execute(c)
-                            .await?;
-                    }
-                    Err(error) => {
-                        let retry =
-                            matches!(error, MailError::Transient(_)) && attempts < MAX_ATTEMPTS;
-                        let delay =
-                            crate::domain::jobs::retry_delay(attempts.max(0).unsigned_abs());
-                        let next = Utc::now()
-                            + chrono::Duration::from_std(delay)
-                                .unwrap_or(chrono::Duration::minutes(5));
-                        diesel::update(target)
-                            .set((
-                                campaign_recipients::status.eq(if retry {
-                                    "pending"
-                                } else {
-                                    "failed"
-                                }),
-                                campaign_recipients::next_attempt_at.eq(next),
-                                campaign_recipients::locked_until.eq(None::<DateTime<Utc>>),
-                                campaign_recipients::last_error.eq(Some(
-                                    error.to_string().chars().take(500).collect::<String>(),
-                                )),
-                            ))
-                            .execute(c)
-                            .await?;
-                    }
+                let (sent, failed): (Vec<Outcome>, Vec<Outcome>) =
+                    outcomes.into_iter().partition(|o| o.result.is_ok());
+                if !sent.is_empty() {
+                    let ids: Vec<i64> = sent.iter().map(|o| o.id).collect();
+                    diesel::update(
+                        campaign_recipients::table
+                            .filter(campaign_recipients::id.eq_any(ids))
+                            .filter(campaign_recipients::status.eq("sending")),
+                    )
+                    .set((
+                        campaign_recipients::status.eq("sent"),
+                        campaign_recipients::sent_at.eq(Utc::now()),
+                        campaign_recipients::locked_until.eq(None::<DateTime<Utc>>),
+                        campaign_recipients::last_error.eq(None::<String>),
+                    ))
+                    .execute(c)
+                    .await?;
+                }
+                for Outcome {
+                    id,
+                    attempts,
+                    result,
+                } in failed
+                {
+                    let Err(error) = result else { continue };
+                    let retry = matches!(error, MailError::Transient(_)) && attempts < MAX_ATTEMPTS;
+                    let delay = crate::domain::jobs::retry_delay(attempts.max(0).unsigned_abs());
+                    let next = Utc::now()
+                        + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::minutes(5));
+                    diesel::update(
+                        campaign_recipients::table
+                            .find(id)
+                            .filter(campaign_recipients::status.eq("sending")),
+                    )
+                    .set((
+                        campaign_recipients::status.eq(if retry { "pending" } else { "failed" }),
+                        campaign_recipients::next_attempt_at.eq(next),
+                        campaign_recipients::locked_until.eq(None::<DateTime<Utc>>),
+                        campaign_recipients::last_error.eq(Some(
+                            error.to_string().chars().take(500).collect::<String>(),
+                        )),
+                    ))
+                    .execute(c)
+                    .await?;
                 }
                 Ok::<_, DbError>(())
             })
@@ -398,54 +410,88 @@ async fn record(
         .await
 }
 
-async fn deliver(ctx: &JobContext, notice: &Notice, row: &ClaimedRow) -> Result<(), DbError> {
-    let outcome = match EmailAddress::parse(&row.email) {
+/// Stands for the row's own unsubscribe link in the message rendered once
+/// per campaign.
+const UNSUBSCRIBE_SLOT: &str = "UNSUBSCRIBELINKSLOT";
+
+/// Renders the campaign's message once, with a slot for each recipient's
+/// unsubscribe link.
+fn render(ctx: &JobContext, notice: &Notice) -> Result<OutgoingEmail, JobError> {
+    let message = PolicyChangeNotice {
+        publisher: notice.publisher.clone(),
+        document: notice.document.clone(),
+        version_title: notice.version_title.clone(),
+        number: notice.number,
+        summary: notice.summary.clone(),
+        effective_date: notice.effective_date.clone(),
+        version_url: notice.version_url.clone(),
+        diff_url: notice.diff_url.clone(),
+        unsubscribe_url: UNSUBSCRIBE_SLOT.to_owned(),
+    };
+    let placeholder = EmailAddress::parse("recipient@example.org")
+        .map_err(|e| JobError::Permanent(format!("placeholder address {e}")))?;
+    let email = compose(&message, placeholder, &ctx.settings.message_domain())
+        .map_err(|e| JobError::Permanent(format!("change notice template: {e}")))?;
+    if !email.text.contains(UNSUBSCRIBE_SLOT) || !email.html.contains(UNSUBSCRIBE_SLOT) {
+        return Err(JobError::Permanent(
+            "the change notice template has no unsubscribe link".into(),
+        ));
+    }
+    Ok(email)
+}
+
+async fn deliver(
+    ctx: JobContext,
+    notice: Arc<Notice>,
+    rendered: Arc<OutgoingEmail>,
+    row: ClaimedRow,
+) -> Outcome {
+    let result = match EmailAddress::parse(&row.email) {
         Err(e) => Err(MailError::Permanent(format!("recipient address {e}"))),
         Ok(to) => {
             let unsubscribe_url = ctx.settings.url(&format!(
                 "/email/unsubscribe/{}",
                 unsubscribe_token(&ctx.crypto, row.id)
             ));
-            let message = PolicyChangeNotice {
-                publisher: notice.publisher.clone(),
-                document: notice.document.clone(),
-                version_title: notice.version_title.clone(),
-                number: notice.number,
-                summary: notice.summary.clone(),
-                effective_date: notice.effective_date.clone(),
-                version_url: notice.version_url.clone(),
-                diff_url: notice.diff_url.clone(),
-                unsubscribe_url: unsubscribe_url.clone(),
-            };
             let domain = ctx.settings.message_domain();
-            match compose(&message, to, &domain) {
-                Err(e) => Err(MailError::Permanent(format!("template: {e}"))),
-                Ok(mut email) => {
-                    // Fixed per row: a resend after a crash is the same message.
-                    email.message_id =
-                        format!("<notice.{}.{}@{domain}>", notice.campaign.simple(), row.id);
-                    email.headers = vec![
-                        (
-                            "List-Unsubscribe".to_owned(),
-                            format!("<{unsubscribe_url}>"),
-                        ),
-                        (
-                            "List-Unsubscribe-Post".to_owned(),
-                            "List-Unsubscribe=One-Click".to_owned(),
-                        ),
-                    ];
-                    ctx.mailer.send(&ctx.mail_from, &email).await
-                }
-            }
+            let mut email = OutgoingEmail::clone(&rendered);
+            email.to = to;
+            email.text = email.text.replace(UNSUBSCRIBE_SLOT, &unsubscribe_url);
+            email.html = email
+                .html
+                .replace(UNSUBSCRIBE_SLOT, &html_escape(&unsubscribe_url));
+            // Fixed per row: a resend after a crash is the same message.
+            email.message_id = format!("<notice.{}.{}@{domain}>", notice.campaign.simple(), row.id);
+            email.headers = vec![
+                (
+                    "List-Unsubscribe".to_owned(),
+                    format!("<{unsubscribe_url}>"),
+                ),
+                (
+                    "List-Unsubscribe-Post".to_owned(),
+                    "List-Unsubscribe=One-Click".to_owned(),
+                ),
+            ];
+            ctx.mailer.send(&ctx.mail_from, &email).await
         }
     };
-    let sent = outcome.is_ok();
-    metrics::counter!("portal_campaign_emails_total", "outcome" => if sent { "sent" } else { "failed" }).increment(1);
-    record(ctx, row, outcome).await
+    let outcome = if result.is_ok() { "sent" } else { "failed" };
+    metrics::counter!("portal_campaign_emails_total", "outcome" => outcome).increment(1);
+    Outcome {
+        id: row.id,
+        attempts: row.attempts,
+        result,
+    }
 }
 
 /// Sends the campaign's due rows until none are left, then either finishes
 /// the campaign or queues itself again for the next retry.
+///
+/// Sending and recording run side by side: each accepted message is
+/// recorded as sent by the next write, which takes every outcome that
+/// arrived while the previous write was running (a group commit), so the
+/// database never holds the sending back and a crash repeats at most the
+/// messages of one write.
 pub async fn send(ctx: &JobContext, payload: &serde_json::Value) -> Result<(), JobError> {
     let id = campaign_id(payload)?;
     let Some((notice, status)) = load_notice(ctx, id).await? else {
@@ -456,34 +502,80 @@ pub async fn send(ctx: &JobContext, payload: &serde_json::Value) -> Result<(), J
     }
     let settings = ctx.campaigns;
     let per_message = Duration::from_secs_f64(1.0 / f64::from(settings.rate_per_second.max(1)));
-    let mut batches = 0u32;
-    loop {
-        // A cancelled campaign stops between batches.
-        if batches > 0 && batches.is_multiple_of(10) && campaign_status(ctx, id).await? != "sending"
-        {
-            return Ok(());
+    let rendered = Arc::new(render(ctx, &notice)?);
+    let (outcomes, mut received) = tokio::sync::mpsc::channel::<Outcome>(OUTCOMES_PER_WRITE);
+    let notice = Arc::new(notice);
+    let (notice, rendered) = (&notice, &rendered);
+    let sending = async move {
+        let mut rows = claim(ctx, id).await?;
+        let mut batches = 0u32;
+        while !rows.is_empty() {
+            batches += 1;
+            let started = Instant::now();
+            let count = rows.len();
+            let outcomes = &outcomes;
+            let batch = async move {
+                let mut sent = futures::stream::iter(rows)
+                    // Each message is built on a task of its own, so that
+                    // building them uses every core.
+                    .map(|row| {
+                        let id = row.id;
+                        let task = tokio::spawn(deliver(
+                            ctx.clone(),
+                            notice.clone(),
+                            rendered.clone(),
+                            row,
+                        ));
+                        async move {
+                            task.await.unwrap_or_else(|e| Outcome {
+                                id,
+                                attempts: MAX_ATTEMPTS,
+                                result: Err(MailError::Permanent(format!("sending failed: {e}"))),
+                            })
+                        }
+                    })
+                    .buffer_unordered(settings.connections.max(1));
+                while let Some(outcome) = sent.next().await {
+                    // The recorder only goes away on a database error,
+                    // which the join below reports.
+                    let _ = outcomes.send(outcome).await;
+                }
+            };
+            // The next batch is claimed while this one is sent; a cancelled
+            // campaign stops between batches.
+            let check = batches.is_multiple_of(10);
+            let next = async {
+                if check && campaign_status(ctx, id).await? != "sending" {
+                    return Ok::<_, DbError>(None);
+                }
+                claim(ctx, id).await.map(Some)
+            };
+            let ((), next) = tokio::join!(batch, next);
+            let Some(next) = next? else {
+                return Ok(());
+            };
+            rows = next;
+            let budget = per_message * u32::try_from(count).unwrap_or(u32::MAX);
+            if let Some(rest) = budget.checked_sub(started.elapsed()) {
+                tokio::time::sleep(rest).await;
+            }
         }
-        let rows = claim(ctx, id).await?;
-        if rows.is_empty() {
-            break;
+        Ok::<_, DbError>(())
+    };
+    let recording = async {
+        while let Some(first) = received.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < OUTCOMES_PER_WRITE {
+                match received.try_recv() {
+                    Ok(more) => batch.push(more),
+                    Err(_) => break,
+                }
+            }
+            record(ctx, batch).await?;
         }
-        batches += 1;
-        let started = Instant::now();
-        let count = rows.len();
-        let notice = &notice;
-        let results: Vec<Result<(), DbError>> = futures::stream::iter(rows)
-            .map(|row| async move { deliver(ctx, notice, &row).await })
-            .buffer_unordered(settings.connections.max(1))
-            .collect()
-            .await;
-        if let Some(Err(e)) = results.into_iter().find(Result::is_err) {
-            return Err(e.into());
-        }
-        let budget = per_message * u32::try_from(count).unwrap_or(u32::MAX);
-        if let Some(rest) = budget.checked_sub(started.elapsed()) {
-            tokio::time::sleep(rest).await;
-        }
-    }
+        Ok::<_, DbError>(())
+    };
+    tokio::try_join!(sending, recording)?;
     finish_or_requeue(ctx, id).await
 }
 
@@ -677,4 +769,13 @@ pub async fn progress(
         })
     })
     .await
+}
+
+/// `text` safe inside an HTML attribute.
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
