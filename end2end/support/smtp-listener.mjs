@@ -2,6 +2,9 @@
 // Keeps every message in memory and serves them as JSON:
 //   GET /messages        all messages, oldest first
 //   DELETE /messages     forget them
+//   POST /hold           accept no more messages until released (each
+//                        sender waits after DATA, its message in flight)
+//   POST /release        accept the held messages and the next ones
 // Environment: SMTP_PORT (default 38025), SMTP_API_PORT (default 38026).
 import http from 'node:http';
 import { SMTPServer } from 'smtp-server';
@@ -10,6 +13,8 @@ import { simpleParser } from 'mailparser';
 const smtpPort = Number(process.env.SMTP_PORT || 38025);
 const apiPort = Number(process.env.SMTP_API_PORT || 38026);
 let messages = [];
+let holding = false;
+let held = [];
 
 const smtp = new SMTPServer({
   authOptional: true,
@@ -25,7 +30,8 @@ const smtp = new SMTPServer({
           html: mail.html || '',
           headers: Object.fromEntries([...mail.headers].map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)])),
         });
-        callback();
+        if (holding) held.push(callback);
+        else callback();
       })
       .catch(callback);
   },
@@ -38,6 +44,17 @@ const api = http.createServer((req, res) => {
     res.end(JSON.stringify(messages));
   } else if (req.url === '/messages' && req.method === 'DELETE') {
     messages = [];
+    res.statusCode = 204;
+    res.end();
+  } else if (req.url === '/hold' && req.method === 'POST') {
+    holding = true;
+    res.statusCode = 204;
+    res.end();
+  } else if (req.url === '/release' && req.method === 'POST') {
+    holding = false;
+    const waiting = held;
+    held = [];
+    waiting.forEach((accept) => accept());
     res.statusCode = 204;
     res.end();
   } else {

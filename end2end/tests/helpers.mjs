@@ -3,7 +3,8 @@ import AxeBuilder from '@axe-core/playwright';
 import { expect } from '@playwright/test';
 import { ports } from '../playwright.config.mjs';
 
-const mailApi = `http://127.0.0.1:${ports.smtpApi}/messages`;
+const smtpApi = `http://127.0.0.1:${ports.smtpApi}`;
+const mailApi = `${smtpApi}/messages`;
 
 /** Fails on serious or critical accessibility violations of the current page. */
 export async function expectAccessible(page) {
@@ -22,6 +23,16 @@ export async function waitForMail(to, pattern, timeout = 20_000) {
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
   throw new Error(`no email to ${to} matching ${pattern}`);
+}
+
+/** Makes the SMTP listener hold every message after DATA until `releaseMail`. */
+export async function holdMail() {
+  expect((await fetch(`${smtpApi}/hold`, { method: 'POST' })).status).toBe(204);
+}
+
+/** Accepts the held messages and lets the next ones through. */
+export async function releaseMail() {
+  expect((await fetch(`${smtpApi}/release`, { method: 'POST' })).status).toBe(204);
 }
 
 /** The first URL in `text` that contains `part`. */

@@ -7,6 +7,7 @@ use leptos::prelude::*;
 
 use super::{day, param};
 use crate::api::notices::{self as api, Editor};
+use crate::assets;
 use crate::backend::services::notices::PendingAcknowledgement;
 use crate::backend::services::notices::campaigns::Progress;
 use crate::components::admin_layout::{AdminLayout, Section};
@@ -331,10 +332,11 @@ pub fn PublishPage() -> impl IntoView {
 }
 
 /// `…/notices/campaigns/{campaign}`: progress, refreshing itself while
-/// messages are pending.
+/// messages are pending (`live-refresh.js`; a link without JavaScript).
 #[component]
 pub fn CampaignPage() -> impl IntoView {
     let (slug, id) = (param("clinic"), param("campaign").unwrap_or_default());
+    let nonce = leptos::nonce::use_nonce();
     let content = Suspend::new(async move {
         let (editor, c) = match api::campaign(slug, id).await {
             Ok(found) => found,
@@ -348,6 +350,10 @@ pub fn CampaignPage() -> impl IntoView {
         );
         let done = c.sent + c.failed;
         let total = c.recipients.max(1);
+        let summary = format!(
+            "{} of {} sent, {} failed, {} pending.",
+            c.sent, c.recipients, c.failed, c.pending
+        );
         let failures = c
             .failures
             .iter()
@@ -356,27 +362,37 @@ pub fn CampaignPage() -> impl IntoView {
         let has_failures = !c.failures.is_empty();
         view! {
             <EditorLayout editor title>
-                <section class="card" aria-live="polite">
-                    <p>{format!("{} “{}”, in effect from {}.", c.kind.label(), c.version_title, c.effective_at.map(day).unwrap_or_default())}</p>
-                    <progress max=total value=done>{format!("{done} of {total}")}</progress>
-                    <dl class="facts">
-                        <dt>"Status"</dt><dd>{c.status.clone()}{live.then(|| view! { " · " <a href="">"Refresh the counts"</a> })}</dd>
-                        <dt>"Recipients"</dt><dd>{c.recipients}</dd>
-                        <dt>"Sent"</dt><dd>{c.sent}</dd>
-                        <dt>"Pending"</dt><dd>{c.pending}</dd>
-                        <dt>"Failed"</dt><dd>{c.failed}</dd>
-                        <dt>"Left out (suppressed)"</dt><dd>{c.suppressed}</dd>
-                    </dl>
-                </section>
-                {has_failures.then(|| view! {
+                <div id="campaign-progress" data-live-refresh=live.then_some("2")>
                     <section class="card">
-                        <h2>"Failures"</h2>
-                        <table class="table">
-                            <thead><tr><th scope="col">"Address"</th><th scope="col">"Error"</th></tr></thead>
-                            <tbody>{failures}</tbody>
-                        </table>
+                        <p>{format!("{} “{}”, in effect from {}.", c.kind.label(), c.version_title, c.effective_at.map(day).unwrap_or_default())}</p>
+                        <progress id="campaign-bar" max=total value=done>{format!("{done} of {total}")}</progress>
+                        <p id="campaign-summary" role="status">{summary}</p>
+                        <dl class="facts">
+                            <dt>"Status"</dt>
+                            <dd>
+                                <span id="campaign-status">{c.status.clone()}</span>
+                                {live.then(|| view! { <span data-live-fallback="">" · " <a href="">"Refresh the counts"</a></span> })}
+                            </dd>
+                            <dt>"Recipients"</dt><dd id="campaign-recipients">{c.recipients}</dd>
+                            <dt>"Sent"</dt><dd id="campaign-sent">{c.sent}</dd>
+                            <dt>"Pending"</dt><dd id="campaign-pending">{c.pending}</dd>
+                            <dt>"Failed"</dt><dd id="campaign-failed">{c.failed}</dd>
+                            <dt>"Left out (suppressed)"</dt><dd id="campaign-suppressed">{c.suppressed}</dd>
+                        </dl>
                     </section>
-                })}
+                    <div id="campaign-failures" data-live-replace="">
+                        {has_failures.then(|| view! {
+                            <section class="card">
+                                <h2>"Failures"</h2>
+                                <table class="table">
+                                    <thead><tr><th scope="col">"Address"</th><th scope="col">"Error"</th></tr></thead>
+                                    <tbody>{failures}</tbody>
+                                </table>
+                            </section>
+                        })}
+                    </div>
+                </div>
+                {live.then(|| view! { <script src=assets::href("live-refresh.js") nonce=nonce.clone() defer=true></script> })}
             </EditorLayout>
         }
         .into_any()
