@@ -64,7 +64,7 @@ test('a Privacy Officer schedules a material change and the subscriber is told',
   }
   await expect(staff.locator('#campaign-status')).toHaveText('finished', { timeout: 20_000 });
   await expect(staff.locator('#campaign-sent')).toHaveText('1');
-  await expect(staff.getByRole('status')).toContainText('1 of 1 sent');
+  await expect(staff.locator('#campaign-summary')).toHaveText('1 of 1 sent, 0 failed, 0 pending.');
   await expect(staff.getByRole('link', { name: 'Refresh the counts' })).toBeHidden();
 
   // The public page announces the change.

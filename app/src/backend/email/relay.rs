@@ -291,17 +291,17 @@ mod tests {
     fn bad_urls_say_what_is_wrong() {
         assert!(
             Endpoint::parse("http://mail.example.org")
-                .unwrap_err()
+                .expect_err("refused")
                 .contains("scheme")
         );
         assert!(
             Endpoint::parse("smtp://mail.example.org?tls=maybe")
-                .unwrap_err()
+                .expect_err("refused")
                 .contains("tls")
         );
         assert!(
             Endpoint::parse("mail.example.org")
-                .unwrap_err()
+                .expect_err("refused")
                 .contains("URL")
         );
     }
