@@ -23,6 +23,7 @@ pub mod roles;
 pub mod security;
 pub mod session;
 pub mod sso;
+pub mod subprocessors;
 pub mod team;
 pub mod text;
 pub mod tokens;

@@ -103,6 +103,7 @@ async fn two_clinics(db: &Db) -> (ClinicId, ClinicId) {
                 let request = uuid::Uuid::new_v4();
                 let (document, version) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
                 let (list, campaign) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+                let (subprocessor, change) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
                 let tag = if clinic == a { "AAAA" } else { "BBBB" };
                 let hash = |n: u8| format!("\\x{}", format!("{n:02x}").repeat(16) + &uuid::Uuid::new_v4().simple().to_string());
                 for sql in [
@@ -185,6 +186,21 @@ async fn two_clinics(db: &Db) -> (ClinicId, ClinicId) {
                     format!(
                         "INSERT INTO acknowledgements (version_id, clinic_id, user_id) \
                          SELECT '{version}', '{id}', user_id FROM memberships WHERE clinic_id = '{id}' LIMIT 1"
+                    ),
+                    format!(
+                        "INSERT INTO subprocessors (id, clinic_id, legal_name, service, purpose, data_categories, \
+                         countries, safeguard, status, active_since) VALUES ('{subprocessor}', '{id}', 'Host Ltd', \
+                         'Hosting', 'Hosting', ARRAY['technical_logs'], ARRAY['DE'], 'not_needed', 'active', now())"
+                    ),
+                    format!(
+                        "INSERT INTO subprocessor_changes (id, clinic_id, kind, subprocessor_id, summary, \
+                         objection_deadline, effective_at) VALUES ('{change}', '{id}', 'add', '{subprocessor}', \
+                         'A new host', now() + interval '30 days', now() + interval '30 days')"
+                    ),
+                    format!(
+                        "INSERT INTO subprocessor_objections (id, change_id, clinic_id, reason) \
+                         VALUES ('{}', '{change}', '{id}', 'We cannot accept this host.')",
+                        uuid::Uuid::new_v4()
                     ),
                 ] {
                     diesel::sql_query(sql).execute(c).await?;

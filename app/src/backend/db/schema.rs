@@ -391,6 +391,62 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    subprocessors (id) {
+        id -> Uuid,
+        clinic_id -> Nullable<Uuid>,
+        legal_name -> Text,
+        service -> Text,
+        purpose -> Text,
+        data_categories -> Array<Text>,
+        countries -> Array<Text>,
+        safeguard -> Text,
+        website -> Nullable<Text>,
+        terms_url -> Nullable<Text>,
+        status -> Text,
+        active_since -> Nullable<Timestamptz>,
+        retired_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    subprocessor_changes (id) {
+        id -> Uuid,
+        clinic_id -> Nullable<Uuid>,
+        kind -> Text,
+        subprocessor_id -> Uuid,
+        replaces_id -> Nullable<Uuid>,
+        summary -> Text,
+        status -> Text,
+        objection_deadline -> Timestamptz,
+        effective_at -> Timestamptz,
+        announced_by -> Nullable<Uuid>,
+        announced_at -> Timestamptz,
+        applied_at -> Nullable<Timestamptz>,
+        cancelled_at -> Nullable<Timestamptz>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    subprocessor_objections (id) {
+        id -> Uuid,
+        change_id -> Uuid,
+        clinic_id -> Uuid,
+        reason -> Text,
+        status -> Text,
+        raised_by -> Nullable<Uuid>,
+        raised_at -> Timestamptz,
+        resolution -> Nullable<Text>,
+        resolved_by -> Nullable<Uuid>,
+        resolved_at -> Nullable<Timestamptz>,
+        withdrawn_at -> Nullable<Timestamptz>,
+        updated_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(memberships -> clinics (clinic_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(audit_events -> clinics (clinic_id));
@@ -414,6 +470,8 @@ diesel::joinable!(campaign_recipients -> campaigns (campaign_id));
 diesel::joinable!(recipient_list_members -> recipient_lists (list_id));
 diesel::joinable!(acknowledgements -> document_versions (version_id));
 diesel::joinable!(acknowledgements -> users (user_id));
+diesel::joinable!(subprocessor_objections -> subprocessor_changes (change_id));
+diesel::joinable!(subprocessor_objections -> clinics (clinic_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     platform,
@@ -443,4 +501,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     campaigns,
     campaign_recipients,
     acknowledgements,
+    subprocessors,
+    subprocessor_changes,
+    subprocessor_objections,
 );
