@@ -35,6 +35,15 @@ impl FormData {
             .unwrap_or_default()
     }
 
+    /// Every value of `name` (a group of checkboxes), in order.
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.pairs
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
     /// Whether a checkbox named `name` was ticked.
     pub fn checked(&self, name: &str) -> bool {
         self.pairs.iter().any(|(k, v)| k == name && !v.is_empty())

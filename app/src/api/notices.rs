@@ -31,7 +31,7 @@ use crate::backend::ratelimit::{self, Limit};
 use crate::backend::services::clinics;
 use crate::backend::services::notices::campaigns::{self, Progress};
 use crate::backend::services::notices::subscriptions::{
-    self, AudienceSummary, ImportReport, UnsubscribeTarget,
+    self, AudienceSummary, ImportReport, Topic, UnsubscribeTarget,
 };
 use crate::backend::services::notices::{
     self, Coverage, DocumentOverview, PendingAcknowledgement, PublicDocument, Publisher, VersionRow,
@@ -190,13 +190,17 @@ fn no_such_document() -> Response {
     error_page(StatusCode::NOT_FOUND, "There is no such document.")
 }
 
-async fn flash(session: &Session, flash: Flash) {
+pub(super) async fn flash(session: &Session, flash: Flash) {
     if let Err(e) = session.insert(keys::FLASH, flash).await {
         tracing::warn!(error = %e, "flash message not stored");
     }
 }
 
-fn form_state(form: &FormData, errors: FieldErrors, message: Option<String>) -> FormState {
+pub(super) fn form_state(
+    form: &FormData,
+    errors: FieldErrors,
+    message: Option<String>,
+) -> FormState {
     FormState {
         values: form.values(),
         errors,
@@ -222,13 +226,13 @@ page_context!(DraftPreview, ImportOutcome, Unsubscribed, ConfirmOutcome);
 /// What every editor's form handler reads from its request: the state, who
 /// is signed in, the session, the page to re-render, and the form (whose
 /// token has matched).
-struct EditArgs {
-    state: AppState,
-    visitor: Visitor,
-    session: Session,
-    page: PageRequest,
-    request_id: Option<String>,
-    form: FormData,
+pub(super) struct EditArgs {
+    pub state: AppState,
+    pub visitor: Visitor,
+    pub session: Session,
+    pub page: PageRequest,
+    pub request_id: Option<String>,
+    pub form: FormData,
 }
 
 impl FromRequest<AppState> for EditArgs {
@@ -817,11 +821,20 @@ async fn subscribe(
     if !form.get("website").is_empty() {
         return see_other(&sent);
     }
-    let email = match EmailAddress::parse(&form.get("email")) {
-        Ok(email) => email,
-        Err(e) => {
-            let mut errors = FieldErrors::new();
-            errors.add("email", format!("The email address {e}."));
+    let topics: Vec<Topic> = Topic::ALL
+        .into_iter()
+        .filter(|t| form.all("topics").iter().any(|v| v == t.as_str()))
+        .collect();
+    let mut errors = FieldErrors::new();
+    if topics.is_empty() {
+        errors.add("topics", "Choose at least one kind of change notice.");
+    }
+    let email = EmailAddress::parse(&form.get("email"))
+        .map_err(|e| errors.add("email", format!("The email address {e}.")))
+        .ok();
+    let email = match email {
+        Some(email) if errors.is_empty() => email,
+        _ => {
             return render::page(
                 &state,
                 page,
@@ -859,7 +872,16 @@ async fn subscribe(
         }
         Err(e) => return app_error(e),
     }
-    match subscriptions::subscribe(&state, publisher, clinic.as_deref(), &email, locale).await {
+    match subscriptions::subscribe(
+        &state,
+        publisher,
+        clinic.as_deref(),
+        &email,
+        locale,
+        &topics,
+    )
+    .await
+    {
         Ok(()) => see_other(&sent),
         Err(e) => app_error(e),
     }

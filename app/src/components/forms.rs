@@ -219,3 +219,50 @@ pub fn Checkbox(
         </div>
     }
 }
+
+/// A group of checkboxes sharing `name`, one per `(value, label)` option;
+/// a re-rendered form ticks what was submitted.
+#[component]
+pub fn CheckboxGroup(
+    name: &'static str,
+    #[prop(into)] legend: String,
+    options: Vec<(String, String)>,
+    selected: Vec<String>,
+    #[prop(optional, into)] hint: Option<String>,
+) -> impl IntoView {
+    let error = field_error(name);
+    let submitted: Option<Vec<String>> = form_state().map(|f| {
+        f.values
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .collect()
+    });
+    let selected = submitted.unwrap_or(selected);
+    let class = if error.is_some() {
+        "field has-error"
+    } else {
+        "field"
+    };
+    let boxes = options
+        .into_iter()
+        .map(|(value, label)| {
+            let id = format!("field-{name}-{value}");
+            let checked = selected.contains(&value);
+            view! {
+                <div class="checkbox">
+                    <input type="checkbox" id=id.clone() name=name value=value checked=checked/>
+                    <label for=id>{label}</label>
+                </div>
+            }
+        })
+        .collect_view();
+    view! {
+        <fieldset class=class id=format!("field-{name}")>
+            <legend>{legend}</legend>
+            {hint.map(|h| view! { <span class="hint">{h}</span> })}
+            {error.map(|e| view! { <span class="error-message">{e}</span> })}
+            {boxes}
+        </fieldset>
+    }
+}

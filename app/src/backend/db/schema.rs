@@ -319,6 +319,8 @@ diesel::table! {
         unsubscribed_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        topics -> Array<Text>,
+        requested_topics -> Array<Text>,
     }
 }
 
@@ -356,7 +358,7 @@ diesel::table! {
     campaigns (id) {
         id -> Uuid,
         clinic_id -> Nullable<Uuid>,
-        version_id -> Uuid,
+        version_id -> Nullable<Uuid>,
         status -> Text,
         recipients -> Int4,
         suppressed -> Int4,
@@ -364,6 +366,7 @@ diesel::table! {
         started_at -> Nullable<Timestamptz>,
         finished_at -> Nullable<Timestamptz>,
         updated_at -> Timestamptz,
+        change_id -> Nullable<Uuid>,
     }
 }
 
@@ -471,6 +474,8 @@ diesel::joinable!(recipient_list_members -> recipient_lists (list_id));
 diesel::joinable!(acknowledgements -> document_versions (version_id));
 diesel::joinable!(acknowledgements -> users (user_id));
 diesel::joinable!(subprocessor_objections -> subprocessor_changes (change_id));
+diesel::joinable!(subprocessor_changes -> subprocessors (subprocessor_id));
+diesel::joinable!(campaigns -> subprocessor_changes (change_id));
 diesel::joinable!(subprocessor_objections -> clinics (clinic_id));
 
 diesel::allow_tables_to_appear_in_same_query!(

@@ -8,7 +8,8 @@ use leptos_meta::Title;
 use super::{day, param};
 use crate::api::notices::{self as api, PublicDocumentPage};
 use crate::backend::services::notices::PublicVersion;
-use crate::components::forms::{CsrfField, ErrorSummary, TextField};
+use crate::backend::services::notices::subscriptions::Topic;
+use crate::components::forms::{CheckboxGroup, CsrfField, ErrorSummary, TextField};
 use crate::components::layout::Layout;
 use crate::domain::diff::{self, Segment};
 use crate::domain::markdown;
@@ -323,6 +324,9 @@ pub fn DiffPage() -> impl IntoView {
 #[component]
 pub fn SubscribePage() -> impl IntoView {
     let sent = api::subscribe_sent();
+    let initial_topic = crate::api::pages::query("topic")
+        .filter(|t| t == Topic::Subprocessors.as_str())
+        .unwrap_or_else(|| Topic::Notices.as_str().to_owned());
     with_document(move |page| {
         let title = format!("Change notices from {}", page.publisher_name);
         let action = subscribe_path(&page);
@@ -336,11 +340,12 @@ pub fn SubscribePage() -> impl IntoView {
             .into_any()
         } else {
             view! {
-                <p>{format!("Get an email when {} changes its privacy notice or other policies, before the change takes effect. Every email has a one-click unsubscribe link.", page.publisher_name)}</p>
+                <p>{format!("Get an email when {} changes its privacy notice, its other policies or its sub-processors, before the change takes effect. Every email has a one-click unsubscribe link.", page.publisher_name)}</p>
                 <ErrorSummary/>
                 <form method="post" action=action class="card" novalidate>
                     <CsrfField/>
                     <TextField name="email" label="Your email address" value="" kind="email" required=true autocomplete="email"/>
+                    <CheckboxGroup name="topics" legend="Tell me about" options=topic_options() selected=vec![initial_topic.clone()]/>
                     <div class="hp" aria-hidden="true">
                         <label for="website">"Leave this empty"</label>
                         <input id="website" name="website" type="text" tabindex="-1" autocomplete="off"/>
@@ -356,6 +361,13 @@ pub fn SubscribePage() -> impl IntoView {
             <div class="reading stack">{body}</div>
         }
     })
+}
+
+fn topic_options() -> Vec<(String, String)> {
+    Topic::ALL
+        .iter()
+        .map(|t| (t.as_str().to_owned(), t.label().to_owned()))
+        .collect()
 }
 
 /// `/…/subscribe/confirm?t=…`: the button that confirms (a link alone does

@@ -23,11 +23,12 @@ use crate::backend::db::schema::{
     campaign_recipients, campaigns, clinics, document_versions, documents, platform,
 };
 use crate::backend::db::{Conn, DbError};
-use crate::backend::email::templates::PolicyChangeNotice;
+use crate::backend::email::templates::{PolicyChangeNotice, SubprocessorChangeNotice};
 use crate::backend::email::transport::MailError;
 use crate::backend::email::{OutgoingEmail, compose};
 use crate::backend::jobs::handlers::{JobContext, JobError};
 use crate::backend::jobs::{self, NewJob};
+use crate::backend::services::subprocessors;
 use crate::backend::tenancy::Scope;
 use crate::domain::email::EmailAddress;
 use crate::domain::notices::DocumentKind;
@@ -66,19 +67,35 @@ impl Default for CampaignSettings {
     }
 }
 
-/// Creates the campaign of `version` and queues its preparation, in the
+/// What a campaign tells its recipients about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Subject {
+    /// A material change to a document: its new version.
+    Version(Uuid),
+    /// A change announced to a sub-processor register.
+    Change(Uuid),
+}
+
+impl Subject {
+    fn columns(self) -> (Option<Uuid>, Option<Uuid>) {
+        match self {
+            Self::Version(id) => (Some(id), None),
+            Self::Change(id) => (None, Some(id)),
+        }
+    }
+}
+
+/// Creates the campaign about `subject` and queues its preparation, in the
 /// caller's transaction.
-pub(super) async fn start(
-    conn: &mut Conn,
-    publisher: Publisher,
-    version: Uuid,
-) -> QueryResult<Uuid> {
+pub async fn start(conn: &mut Conn, publisher: Publisher, subject: Subject) -> QueryResult<Uuid> {
     let id = Uuid::now_v7();
+    let (version, change) = subject.columns();
     diesel::insert_into(campaigns::table)
         .values((
             campaigns::id.eq(id),
             campaigns::clinic_id.eq(publisher.clinic_id()),
             campaigns::version_id.eq(version),
+            campaigns::change_id.eq(change),
         ))
         .execute(conn)
         .await?;
@@ -89,19 +106,24 @@ pub(super) async fn start(
     Ok(id)
 }
 
-/// Stops the campaign of a cancelled version: rows not yet sent stay unsent.
-pub(super) async fn cancel(conn: &mut Conn, version: Uuid) -> QueryResult<usize> {
-    diesel::update(
-        campaigns::table
-            .filter(campaigns::version_id.eq(version))
-            .filter(campaigns::status.eq_any(["preparing", "sending"])),
-    )
-    .set((
-        campaigns::status.eq("cancelled"),
-        campaigns::finished_at.eq(Utc::now()),
-    ))
-    .execute(conn)
-    .await
+/// Stops the campaign of a cancelled version or change: rows not yet sent
+/// stay unsent.
+pub async fn cancel(conn: &mut Conn, subject: Subject) -> QueryResult<usize> {
+    let target = campaigns::table
+        .filter(campaigns::status.eq_any(["preparing", "sending"]))
+        .into_boxed();
+    let target = match subject {
+        Subject::Version(id) => target.filter(campaigns::version_id.eq(id)),
+        Subject::Change(id) => target.filter(campaigns::change_id.eq(id)),
+    };
+    let ids: Vec<Uuid> = target.select(campaigns::id).load(conn).await?;
+    diesel::update(campaigns::table.filter(campaigns::id.eq_any(ids)))
+        .set((
+            campaigns::status.eq("cancelled"),
+            campaigns::finished_at.eq(Utc::now()),
+        ))
+        .execute(conn)
+        .await
 }
 
 fn campaign_id(payload: &serde_json::Value) -> Result<Uuid, JobError> {
@@ -120,18 +142,34 @@ struct AudienceCounts {
     kept: i64,
 }
 
-/// Confirmed subscribers and imported lists of the clinic.
+/// Confirmed subscribers to the clinic's policy notices and its imported
+/// lists.
 const CLINIC_AUDIENCE: &str = "\
-    SELECT lower(email) AS email FROM subscribers WHERE clinic_id = $2 AND status = 'confirmed' \
+    SELECT lower(email) AS email FROM subscribers \
+        WHERE clinic_id = $2 AND status = 'confirmed' AND 'notices' = ANY(topics) \
     UNION SELECT lower(email) FROM recipient_list_members WHERE clinic_id = $2";
 /// Owners, Admins and Privacy Officers of active clinics, and confirmed
-/// subscribers of the platform.
+/// subscribers to the platform's policy notices.
 const PLATFORM_AUDIENCE: &str = "\
     SELECT lower(u.email) AS email FROM memberships m \
         JOIN users u ON u.id = m.user_id JOIN clinics c ON c.id = m.clinic_id \
         WHERE c.status = 'active' AND u.disabled_at IS NULL \
           AND m.role IN ('owner', 'admin', 'privacy_officer') \
-    UNION SELECT lower(email) FROM subscribers WHERE clinic_id IS NULL AND status = 'confirmed'";
+    UNION SELECT lower(email) FROM subscribers \
+        WHERE clinic_id IS NULL AND status = 'confirmed' AND 'notices' = ANY(topics)";
+/// Confirmed subscribers to the clinic's sub-processor changes.
+const CLINIC_SUBPROCESSOR_AUDIENCE: &str = "\
+    SELECT lower(email) AS email FROM subscribers \
+        WHERE clinic_id = $2 AND status = 'confirmed' AND 'subprocessors' = ANY(topics)";
+/// Owners and Privacy Officers of active clinics, who may object to the
+/// platform's sub-processor changes, and confirmed subscribers to them.
+const PLATFORM_SUBPROCESSOR_AUDIENCE: &str = "\
+    SELECT lower(u.email) AS email FROM memberships m \
+        JOIN users u ON u.id = m.user_id JOIN clinics c ON c.id = m.clinic_id \
+        WHERE c.status = 'active' AND u.disabled_at IS NULL \
+          AND m.role IN ('owner', 'privacy_officer') \
+    UNION SELECT lower(email) FROM subscribers \
+        WHERE clinic_id IS NULL AND status = 'confirmed' AND 'subprocessors' = ANY(topics)";
 
 /// Fills the outbox of a campaign from its audience, leaving out suppressed
 /// addresses, and queues the sending. Running it twice adds nothing.
@@ -140,20 +178,25 @@ pub async fn prepare(ctx: &JobContext, payload: &serde_json::Value) -> Result<()
     ctx.db
         .scoped(Scope::System, move |c| {
             Box::pin(async move {
-                let found: Option<(Option<Uuid>, String)> = campaigns::table
+                let found: Option<(Option<Uuid>, String, Option<Uuid>)> = campaigns::table
                     .find(id)
-                    .select((campaigns::clinic_id, campaigns::status))
+                    .select((campaigns::clinic_id, campaigns::status, campaigns::change_id))
                     .for_update()
                     .first(c)
                     .await
                     .optional()?;
-                let Some((clinic, status)) = found else {
+                let Some((clinic, status, change)) = found else {
                     return Ok::<_, DbError>(());
                 };
                 if status != "preparing" {
                     return Ok(());
                 }
-                let audience = if clinic.is_some() { CLINIC_AUDIENCE } else { PLATFORM_AUDIENCE };
+                let audience = match (clinic.is_some(), change.is_some()) {
+                    (true, false) => CLINIC_AUDIENCE,
+                    (false, false) => PLATFORM_AUDIENCE,
+                    (true, true) => CLINIC_SUBPROCESSOR_AUDIENCE,
+                    (false, true) => PLATFORM_SUBPROCESSOR_AUDIENCE,
+                };
                 let sql = format!(
                     "WITH audience AS ({audience}), \
                      kept AS (SELECT a.email FROM audience a WHERE NOT EXISTS ( \
@@ -191,16 +234,10 @@ pub async fn prepare(ctx: &JobContext, payload: &serde_json::Value) -> Result<()
     Ok(())
 }
 
-/// Status, publisher, title, number, summary, effective date, kind.
-type NoticeRow = (
-    String,
-    Option<Uuid>,
-    String,
-    Option<i32>,
-    String,
-    Option<DateTime<Utc>>,
-    String,
-);
+/// Status, publisher, version and change of a campaign.
+type CampaignSubject = (String, Option<Uuid>, Option<Uuid>, Option<Uuid>);
+/// Title, number, summary, effective date and kind of a version.
+type VersionFacts = (String, Option<i32>, String, Option<DateTime<Utc>>, String);
 /// Status, counts, times, and the version's number, title, date and kind.
 type ProgressRow = (
     String,
@@ -214,18 +251,19 @@ type ProgressRow = (
     String,
 );
 
+/// The message of a campaign, with [`UNSUBSCRIBE_SLOT`] for each
+/// recipient's unsubscribe link.
+#[derive(Clone, Debug)]
+enum Message {
+    Policy(PolicyChangeNotice),
+    Subprocessors(SubprocessorChangeNotice),
+}
+
 /// What every message of a campaign shares.
 #[derive(Clone, Debug)]
 struct Notice {
     campaign: Uuid,
-    publisher: String,
-    document: String,
-    version_title: String,
-    number: i32,
-    summary: String,
-    effective_date: String,
-    version_url: String,
-    diff_url: String,
+    message: Message,
 }
 
 /// The public address of a publisher's document pages.
@@ -242,25 +280,50 @@ async fn load_notice(ctx: &JobContext, id: Uuid) -> Result<Option<(Notice, Strin
     ctx.db
         .scoped(Scope::System, move |c| {
             Box::pin(async move {
-                let found: Option<NoticeRow> = campaigns::table
-                    .inner_join(document_versions::table.inner_join(documents::table))
-                    .filter(campaigns::id.eq(id))
+                let found: Option<CampaignSubject> = campaigns::table
+                    .find(id)
                     .select((
                         campaigns::status,
                         campaigns::clinic_id,
-                        document_versions::title,
-                        document_versions::number,
-                        document_versions::summary,
-                        document_versions::effective_at,
-                        documents::kind,
+                        campaigns::version_id,
+                        campaigns::change_id,
                     ))
                     .first(c)
                     .await
                     .optional()?;
-                let Some((status, clinic, title, number, summary, effective_at, kind)) = found
-                else {
+                let Some((status, clinic, version, change)) = found else {
                     return Ok::<_, DbError>(None);
                 };
+                if let Some(change) = change {
+                    let message =
+                        subprocessors::change_notice(c, &settings, change, UNSUBSCRIBE_SLOT)
+                            .await?;
+                    return Ok(message.map(|m| {
+                        (
+                            Notice {
+                                campaign: id,
+                                message: Message::Subprocessors(m),
+                            },
+                            status,
+                        )
+                    }));
+                }
+                let Some(version) = version else {
+                    return Ok(None);
+                };
+                let (title, number, summary, effective_at, kind): VersionFacts =
+                    document_versions::table
+                        .inner_join(documents::table)
+                        .filter(document_versions::id.eq(version))
+                        .select((
+                            document_versions::title,
+                            document_versions::number,
+                            document_versions::summary,
+                            document_versions::effective_at,
+                            documents::kind,
+                        ))
+                        .first(c)
+                        .await?;
                 let (publisher, slug) = match clinic {
                     Some(clinic) => {
                         let (name, slug): (String, String) = clinics::table
@@ -275,19 +338,23 @@ async fn load_notice(ctx: &JobContext, id: Uuid) -> Result<Option<(Notice, Strin
                 let kind: DocumentKind = kind.parse().unwrap_or(DocumentKind::PrivacyNotice);
                 let number = number.unwrap_or_default();
                 let path = document_path(slug.as_deref(), kind);
+                let message = PolicyChangeNotice {
+                    publisher,
+                    document: kind.label().to_lowercase(),
+                    version_title: title,
+                    number,
+                    summary,
+                    effective_date: effective_at
+                        .map(|at| at.format("%-d %B %Y").to_string())
+                        .unwrap_or_default(),
+                    version_url: settings.url(&format!("{path}/versions/{number}")),
+                    diff_url: settings.url(&format!("{path}/versions/{number}/diff")),
+                    unsubscribe_url: UNSUBSCRIBE_SLOT.to_owned(),
+                };
                 Ok(Some((
                     Notice {
                         campaign: id,
-                        publisher,
-                        document: kind.label().to_lowercase(),
-                        version_title: title,
-                        number,
-                        summary,
-                        effective_date: effective_at
-                            .map(|at| at.format("%-d %B %Y").to_string())
-                            .unwrap_or_default(),
-                        version_url: settings.url(&format!("{path}/versions/{number}")),
-                        diff_url: settings.url(&format!("{path}/versions/{number}/diff")),
+                        message: Message::Policy(message),
                     },
                     status,
                 )))
@@ -417,21 +484,14 @@ const UNSUBSCRIBE_SLOT: &str = "UNSUBSCRIBELINKSLOT";
 /// Renders the campaign's message once, with a slot for each recipient's
 /// unsubscribe link.
 fn render(ctx: &JobContext, notice: &Notice) -> Result<OutgoingEmail, JobError> {
-    let message = PolicyChangeNotice {
-        publisher: notice.publisher.clone(),
-        document: notice.document.clone(),
-        version_title: notice.version_title.clone(),
-        number: notice.number,
-        summary: notice.summary.clone(),
-        effective_date: notice.effective_date.clone(),
-        version_url: notice.version_url.clone(),
-        diff_url: notice.diff_url.clone(),
-        unsubscribe_url: UNSUBSCRIBE_SLOT.to_owned(),
-    };
     let placeholder = EmailAddress::parse("recipient@example.org")
         .map_err(|e| JobError::Permanent(format!("placeholder address {e}")))?;
-    let email = compose(&message, placeholder, &ctx.settings.message_domain())
-        .map_err(|e| JobError::Permanent(format!("change notice template: {e}")))?;
+    let domain = ctx.settings.message_domain();
+    let email = match &notice.message {
+        Message::Policy(message) => compose(message, placeholder, &domain),
+        Message::Subprocessors(message) => compose(message, placeholder, &domain),
+    }
+    .map_err(|e| JobError::Permanent(format!("change notice template: {e}")))?;
     if !email.text.contains(UNSUBSCRIBE_SLOT) || !email.html.contains(UNSUBSCRIBE_SLOT) {
         return Err(JobError::Permanent(
             "the change notice template has no unsubscribe link".into(),
@@ -657,7 +717,8 @@ pub struct Progress {
     pub failures: Vec<(String, String)>,
 }
 
-/// Campaigns of a publisher, newest first, with their counts.
+/// Change-notice campaigns of a publisher's documents, newest first, with
+/// their counts.
 pub async fn list(
     db: &crate::backend::db::Db,
     publisher: Publisher,
@@ -668,6 +729,7 @@ pub async fn list(
                 Ok::<_, DbError>(
                     campaigns::table
                         .filter(campaigns::clinic_id.is_not_distinct_from(publisher.clinic_id()))
+                        .filter(campaigns::version_id.is_not_null())
                         .order(campaigns::created_at.desc())
                         .limit(50)
                         .select(campaigns::id)
@@ -726,19 +788,8 @@ pub async fn progress(
             else {
                 return Ok::<_, DbError>(None);
             };
-            let counts: Vec<(String, i64)> = campaign_recipients::table
-                .filter(campaign_recipients::campaign_id.eq(id))
-                .group_by(campaign_recipients::status)
-                .select((campaign_recipients::status, diesel::dsl::count_star()))
-                .load(c)
-                .await?;
-            let count = |s: &str| {
-                counts
-                    .iter()
-                    .filter(|(k, _)| k == s)
-                    .map(|(_, n)| *n)
-                    .sum::<i64>()
-            };
+            let counts = StatusCounts::load(c, id).await?;
+            let count = |s: &str| counts.of(&[s]);
             let failures: Vec<(String, Option<String>)> = campaign_recipients::table
                 .filter(campaign_recipients::campaign_id.eq(id))
                 .filter(campaign_recipients::status.eq("failed"))
@@ -778,4 +829,77 @@ fn html_escape(text: &str) -> String {
         .replace('>', "&gt;")
         .replace('"', "&quot;")
         .replace('\'', "&#39;")
+}
+
+/// A campaign's outbox rows per status.
+struct StatusCounts(Vec<(String, i64)>);
+
+impl StatusCounts {
+    async fn load(conn: &mut Conn, campaign: Uuid) -> QueryResult<Self> {
+        campaign_recipients::table
+            .filter(campaign_recipients::campaign_id.eq(campaign))
+            .group_by(campaign_recipients::status)
+            .select((campaign_recipients::status, diesel::dsl::count_star()))
+            .load(conn)
+            .await
+            .map(Self)
+    }
+
+    /// Rows in any of `statuses`.
+    fn of(&self, statuses: &[&str]) -> i64 {
+        self.0
+            .iter()
+            .filter(|(k, _)| statuses.contains(&k.as_str()))
+            .map(|(_, n)| *n)
+            .sum()
+    }
+}
+
+/// How far a campaign about a register change has got.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    pub status: String,
+    pub recipients: i64,
+    pub suppressed: i64,
+    pub sent: i64,
+    pub failed: i64,
+    pub pending: i64,
+}
+
+/// The delivery of the change notice about register change `change`.
+pub async fn change_delivery(
+    db: &crate::backend::db::Db,
+    publisher: Publisher,
+    change: Uuid,
+) -> Result<Option<Delivery>, DbError> {
+    db.scoped(publisher.scope(), move |c| {
+        Box::pin(async move {
+            let found: Option<(Uuid, String, i32, i32)> = campaigns::table
+                .filter(campaigns::change_id.eq(change))
+                .filter(campaigns::clinic_id.is_not_distinct_from(publisher.clinic_id()))
+                .select((
+                    campaigns::id,
+                    campaigns::status,
+                    campaigns::recipients,
+                    campaigns::suppressed,
+                ))
+                .first(c)
+                .await
+                .optional()?;
+            let Some((id, status, recipients, suppressed)) = found else {
+                return Ok::<_, DbError>(None);
+            };
+            let counts = StatusCounts::load(c, id).await?;
+            let count = |s: &[&str]| counts.of(s);
+            Ok(Some(Delivery {
+                status,
+                recipients: i64::from(recipients),
+                suppressed: i64::from(suppressed),
+                sent: count(&["sent"]),
+                failed: count(&["failed"]),
+                pending: count(&["pending", "sending"]),
+            }))
+        })
+    })
+    .await
 }

@@ -499,7 +499,7 @@ pub async fn publish(
                     jobs::enqueue(c, job).await?;
                 }
                 let campaign = if draft.material {
-                    Some(campaigns::start(c, publisher, draft.id).await?)
+                    Some(campaigns::start(c, publisher, campaigns::Subject::Version(draft.id)).await?)
                 } else {
                     None
                 };
@@ -586,7 +586,7 @@ pub async fn cancel_scheduled(
                     ))
                     .execute(c)
                     .await?;
-                campaigns::cancel(c, version.id).await?;
+                campaigns::cancel(c, campaigns::Subject::Version(version.id)).await?;
                 audit::record(
                     c,
                     &ctx,

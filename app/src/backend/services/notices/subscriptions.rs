@@ -60,7 +60,18 @@ pub async fn subscribe(
     slug: Option<&str>,
     email: &EmailAddress,
     locale: Locale,
+    topics: &[Topic],
 ) -> Result<(), AppError> {
+    let requested: Vec<String> = Topic::ALL
+        .iter()
+        .filter(|t| topics.contains(t))
+        .map(|t| t.as_str().to_owned())
+        .collect();
+    if requested.is_empty() {
+        return Err(AppError::BadRequest(
+            "Choose at least one kind of change notice.".into(),
+        ));
+    }
     let token = tokens::generate();
     let link = state.settings.url(&format!(
         "{}/confirm?t={}",
@@ -76,20 +87,32 @@ pub async fn subscribe(
         .db
         .scoped(publisher.scope(), move |c| {
             Box::pin(async move {
-                let existing: Option<(Uuid, String)> = subscribers::table
+                let existing: Option<(Uuid, String, Vec<String>)> = subscribers::table
                     .filter(subscribers::clinic_id.is_not_distinct_from(publisher.clinic_id()))
                     .filter(subscribers::email.eq(&address))
-                    .select((subscribers::id, subscribers::status))
+                    .select((subscribers::id, subscribers::status, subscribers::topics))
                     .for_update()
                     .first(c)
                     .await
                     .optional()?;
                 match existing {
-                    Some((_, status)) if status == "confirmed" => return Ok::<_, AppError>(()),
-                    Some((id, _)) => {
+                    Some((_, status, held))
+                        if status == "confirmed" && requested.iter().all(|t| held.contains(t)) =>
+                    {
+                        return Ok::<_, AppError>(());
+                    }
+                    Some((id, status, _)) => {
+                        // A confirmed subscriber keeps what they have until
+                        // the new topics are confirmed.
+                        let status = if status == "confirmed" {
+                            "confirmed"
+                        } else {
+                            "pending"
+                        };
                         diesel::update(subscribers::table.find(id))
                             .set((
-                                subscribers::status.eq("pending"),
+                                subscribers::status.eq(status),
+                                subscribers::requested_topics.eq(&requested),
                                 subscribers::confirm_token_hash.eq(Some(token.hash.to_vec())),
                                 subscribers::confirm_expires_at.eq(expires),
                                 subscribers::locale.eq(locale.tag()),
@@ -104,6 +127,7 @@ pub async fn subscribe(
                                 subscribers::clinic_id.eq(publisher.clinic_id()),
                                 subscribers::email.eq(&address),
                                 subscribers::locale.eq(locale.tag()),
+                                subscribers::requested_topics.eq(&requested),
                                 subscribers::confirm_token_hash.eq(Some(token.hash.to_vec())),
                                 subscribers::confirm_expires_at.eq(expires),
                             ))
@@ -148,22 +172,32 @@ pub async fn confirm(
         .db
         .scoped(publisher.scope(), move |c| {
             Box::pin(async move {
-                let found: Option<(Uuid, String, Option<DateTime<Utc>>)> = subscribers::table
+                let found: Option<SubscriberRow> = subscribers::table
                     .filter(subscribers::clinic_id.is_not_distinct_from(publisher.clinic_id()))
                     .filter(subscribers::confirm_token_hash.eq(&hash))
-                    .select((subscribers::id, subscribers::email, subscribers::confirm_expires_at))
+                    .select((
+                        subscribers::id,
+                        subscribers::email,
+                        subscribers::confirm_expires_at,
+                        subscribers::status,
+                        subscribers::topics,
+                        subscribers::requested_topics,
+                    ))
                     .first(c)
                     .await
                     .optional()?;
-                let Some((id, address, expires)) = found else {
+                let Some((id, address, expires, status, held, requested)) = found else {
                     return Ok::<_, AppError>(false);
                 };
                 if expires.is_none_or(|at| at < now) {
                     return Ok(false);
                 }
+                let topics = confirmed_topics(&status, &held, &requested);
                 diesel::update(subscribers::table.find(id))
                     .set((
                         subscribers::status.eq("confirmed"),
+                        subscribers::topics.eq(&topics),
+                        subscribers::requested_topics.eq(Vec::<String>::new()),
                         subscribers::confirmed_at.eq(now),
                         subscribers::unsubscribed_at.eq(None::<DateTime<Utc>>),
                         subscribers::confirm_token_hash.eq(None::<Vec<u8>>),
@@ -188,7 +222,10 @@ pub async fn confirm(
                         action: "subscriber.confirmed",
                         subject_kind: "subscriber",
                         subject_id: id.to_string(),
-                        details: json!({ "email": EmailAddress::parse(&address).map(|e| e.masked()).unwrap_or_default() }),
+                        details: json!({
+                            "email": EmailAddress::parse(&address).map(|e| e.masked()).unwrap_or_default(),
+                            "topics": topics,
+                        }),
                     },
                 )
                 .await?;
@@ -196,6 +233,66 @@ pub async fn confirm(
             })
         })
         .await
+}
+
+/// Id, address, link expiry, status, confirmed and requested topics.
+type SubscriberRow = (
+    Uuid,
+    String,
+    Option<DateTime<Utc>>,
+    String,
+    Vec<String>,
+    Vec<String>,
+);
+
+/// The topics a subscriber hears about once their link is confirmed: a
+/// confirmed subscriber adds the requested ones to theirs, anyone else gets
+/// exactly what they asked for (policy notices for links sent before topics
+/// existed).
+fn confirmed_topics(status: &str, held: &[String], requested: &[String]) -> Vec<String> {
+    let wanted = |t: &Topic| {
+        let t = t.as_str().to_owned();
+        requested.contains(&t) || (status == "confirmed" && held.contains(&t))
+    };
+    let topics: Vec<String> = Topic::ALL
+        .iter()
+        .filter(|t| wanted(t))
+        .map(|t| t.as_str().to_owned())
+        .collect();
+    if topics.is_empty() {
+        vec![Topic::Notices.as_str().to_owned()]
+    } else {
+        topics
+    }
+}
+
+/// What a subscriber hears about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Topic {
+    /// Material changes to the publisher's privacy notice and policies.
+    Notices,
+    /// Changes to the publisher's sub-processors.
+    Subprocessors,
+}
+
+impl Topic {
+    pub const ALL: [Self; 2] = [Self::Notices, Self::Subprocessors];
+
+    /// Stored form, and the form field's suffix (`topic_notices`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Notices => "notices",
+            Self::Subprocessors => "subprocessors",
+        }
+    }
+
+    /// What the subscribe form calls it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Notices => "Changes to the privacy notice and other policies",
+            Self::Subprocessors => "Changes to the list of sub-processors",
+        }
+    }
 }
 
 /// Whose address an unsubscribe link stands for.
