@@ -47,6 +47,10 @@ use crate::pages::requests::form::{RequestFormPage, RequestSentPage, VerifyReque
 use crate::pages::requests::status::{
     DownloadsPage, MetaDeletionStatusPage, RequestStatusPage, WithdrawRequestPage,
 };
+use crate::pages::subprocessors::{
+    AnnouncePage, ClinicChangePage, ClinicSubprocessorsPage, PlatformChangePage,
+    PlatformSubprocessorsPage, PublicSubprocessorsPage, SubprocessorFormPage,
+};
 
 /// The HTML document around every page.
 pub fn shell(_options: LeptosOptions) -> impl IntoView {
@@ -137,6 +141,14 @@ pub fn App() -> impl IntoView {
                 <Route path=(StaticSegment("admin"), StaticSegment("platform"), StaticSegment("notices"), ParamSegment("kind"), StaticSegment("edit")) view=EditorPage ssr=SsrMode::Async/>
                 <Route path=(StaticSegment("admin"), StaticSegment("platform"), StaticSegment("notices"), ParamSegment("kind"), StaticSegment("publish")) view=PublishPage ssr=SsrMode::Async/>
                 <Route path=(StaticSegment("admin"), StaticSegment("platform"), StaticSegment("notices"), StaticSegment("acknowledgements")) view=AcknowledgementsPage ssr=SsrMode::Async/>
+                <Route path=StaticSegment("subprocessors") view=PublicSubprocessorsPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("admin"), StaticSegment("platform"), StaticSegment("subprocessors")) view=PlatformSubprocessorsPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("admin"), StaticSegment("platform"), StaticSegment("subprocessors"), StaticSegment("new")) view=SubprocessorFormPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("admin"), StaticSegment("platform"), StaticSegment("subprocessors"), StaticSegment("announce")) view=AnnouncePage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("admin"), StaticSegment("platform"), StaticSegment("subprocessors"), ParamSegment("id"), StaticSegment("edit")) view=SubprocessorFormPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("admin"), StaticSegment("platform"), StaticSegment("subprocessors"), StaticSegment("changes"), ParamSegment("id")) view=PlatformChangePage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("admin"), StaticSegment("c"), ParamSegment("clinic"), StaticSegment("subprocessors")) view=ClinicSubprocessorsPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("admin"), StaticSegment("c"), ParamSegment("clinic"), StaticSegment("subprocessors"), StaticSegment("changes"), ParamSegment("id")) view=ClinicChangePage ssr=SsrMode::Async/>
                 <Route path=StaticSegment("login") view=LoginPage ssr=SsrMode::Async/>
                 <Route path=(StaticSegment("login"), StaticSegment("sent")) view=LoginSentPage ssr=SsrMode::Async/>
                 <Route path=(StaticSegment("auth"), StaticSegment("link"), ParamSegment("token")) view=LinkPage ssr=SsrMode::Async/>

@@ -14,6 +14,7 @@ pub mod public;
 pub mod render;
 pub mod requests;
 pub mod requests_admin;
+pub mod subprocessors;
 
 use axum::Router;
 use axum::response::{IntoResponse, Response};
@@ -52,6 +53,7 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
     routes.extend(requests::routes());
     routes.extend(requests_admin::routes());
     routes.extend(notices::routes());
+    routes.extend(subprocessors::routes());
     routes
 }
 

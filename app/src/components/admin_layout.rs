@@ -17,6 +17,7 @@ pub enum Section {
     Dashboard,
     Requests,
     Notices,
+    Subprocessors,
     Meta,
     Team,
     Settings,
@@ -25,6 +26,7 @@ pub enum Section {
     PlatformOverview,
     PlatformClinics,
     PlatformNotices,
+    PlatformSubprocessors,
     PlatformSso,
 }
 
@@ -93,6 +95,7 @@ pub fn AdminLayout(
                         {link(Section::Dashboard, base.clone(), "Dashboard")}
                         {link(Section::Requests, format!("{base}/requests"), "Privacy requests")}
                         {link(Section::Notices, format!("{base}/notices"), "Policies and notices")}
+                        {link(Section::Subprocessors, format!("{base}/subprocessors"), "Sub-processors")}
                         {link(Section::Team, format!("{base}/team"), "Team")}
                         {allows(role, ClinicPermission::ManageSettings)
                             .then(|| link(Section::Settings, format!("{base}/settings"), "Clinic settings"))}
@@ -112,6 +115,7 @@ pub fn AdminLayout(
                     {link(Section::PlatformOverview, "/admin/platform".into(), "Overview")}
                     {link(Section::PlatformClinics, "/admin/platform/clinics".into(), "Clinics")}
                     {link(Section::PlatformNotices, "/admin/platform/notices".into(), "Policies and notices")}
+                    {link(Section::PlatformSubprocessors, "/admin/platform/subprocessors".into(), "Sub-processors")}
                     {link(Section::PlatformSso, "/admin/platform/sso".into(), "Single sign-on")}
                 </ul>
             </nav>

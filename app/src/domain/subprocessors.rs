@@ -289,6 +289,16 @@ pub fn announce_dates(
     Ok((deadline, requested))
 }
 
+/// The statuses a change leaves behind once in effect: its sub-processor's,
+/// and for a replacement, the replaced one's.
+pub fn outcome(kind: ChangeKind) -> (Status, Option<Status>) {
+    match kind {
+        ChangeKind::Add => (Status::Active, None),
+        ChangeKind::Replace => (Status::Active, Some(Status::Retired)),
+        ChangeKind::Retire => (Status::Retired, None),
+    }
+}
+
 /// Why an objection is not accepted.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ObjectionRefused {
@@ -332,6 +342,16 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
+
+    #[test]
+    fn a_change_in_effect_leaves_the_statuses_its_kind_says() {
+        assert_eq!(outcome(ChangeKind::Add), (Status::Active, None));
+        assert_eq!(
+            outcome(ChangeKind::Replace),
+            (Status::Active, Some(Status::Retired))
+        );
+        assert_eq!(outcome(ChangeKind::Retire), (Status::Retired, None));
+    }
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0)

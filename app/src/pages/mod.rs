@@ -8,3 +8,4 @@ pub mod home;
 pub mod notices;
 pub mod platform;
 pub mod requests;
+pub mod subprocessors;

@@ -30,7 +30,11 @@ fn admin_routes() -> Vec<(Method, String)> {
         if path.starts_with("/admin") {
             // Form handlers take POST; `/admin` itself, the CSV export and
             // the file downloads are GETs.
-            let method = if path == "/admin" || path.ends_with(".csv") || path.ends_with("{file}") {
+            let method = if path == "/admin"
+                || path.ends_with(".csv")
+                || path.ends_with("{file}")
+                || path.starts_with(OPEN_CHANGE)
+            {
                 Method::GET
             } else {
                 Method::POST
@@ -43,6 +47,10 @@ fn admin_routes() -> Vec<(Method, String)> {
     routes
 }
 
+/// The link of change notices, which opens a change in the reader's own
+/// clinic: not tied to any clinic's data.
+const OPEN_CHANGE: &str = "/admin/subprocessor-changes/";
+
 struct Fixture {
     app: TestApp,
     /// Clinic B's identifiers to put into the templates.
@@ -52,6 +60,8 @@ struct Fixture {
     b_request: String,
     b_file: String,
     b_campaign: String,
+    /// A change of the platform's register (every clinic may see it).
+    platform_change: String,
 }
 
 async fn fixture() -> Fixture {
@@ -97,6 +107,7 @@ async fn fixture() -> Fixture {
     .expect("invitation in B");
     let (b_request, b_file) = request_with_file(&app, b).await;
     let b_campaign = campaign(&app, b).await;
+    let platform_change = platform_change(&app).await;
     Fixture {
         app,
         b_slug: "bravo".into(),
@@ -105,7 +116,39 @@ async fn fixture() -> Fixture {
         b_request: b_request.to_string(),
         b_file: b_file.to_string(),
         b_campaign: b_campaign.to_string(),
+        platform_change: platform_change.to_string(),
     }
+}
+
+/// An announced change of the platform's sub-processors.
+async fn platform_change(app: &TestApp) -> Uuid {
+    use app::backend::clock::Clock;
+    use app::backend::services::notices::Publisher;
+    use app::backend::services::subprocessors::{self, Announcement};
+    let register = subprocessors::register(&app.db, Publisher::Platform)
+        .await
+        .expect("register");
+    let proposed = register
+        .entries
+        .iter()
+        .find(|e| e.status == "proposed")
+        .expect("a proposed sub-processor in the demo data");
+    subprocessors::announce(
+        &app.state,
+        &AuditContext::cli(),
+        Publisher::Platform,
+        None,
+        Announcement {
+            kind: app::domain::subprocessors::ChangeKind::Add,
+            subprocessor: proposed.id,
+            replaces: None,
+            summary: "Summaries of anonymised data.".into(),
+            effective_at: Some(app.clock.now() + chrono::Duration::days(40)),
+        },
+    )
+    .await
+    .expect("announced")
+    .change
 }
 
 /// A scheduled material change in clinic B, with its change-notice campaign.
@@ -206,6 +249,7 @@ impl Fixture {
             .replace("{list}", &Uuid::nil().to_string())
             .replace("{version}", &Uuid::nil().to_string())
             .replace("{campaign}", &self.b_campaign)
+            .replace("{id}", &self.platform_change)
     }
 
     async fn call(&self, method: &Method, path: &str) -> u16 {
@@ -245,7 +289,7 @@ async fn members_of_one_clinic_get_403_or_404_on_every_admin_route_of_another() 
     // A's owner: a full member of A, nothing in B.
     f.app.sign_in(demo::DEMO_OWNER_EMAIL).await;
     for (method, template) in &routes {
-        if template == "/admin" {
+        if template == "/admin" || template.starts_with(OPEN_CHANGE) {
             continue;
         }
         let path = f.fill(template);

@@ -17,5 +17,6 @@ mod platform;
 mod requests;
 mod sign_in;
 mod sso;
+mod subprocessors;
 mod team;
 mod tenancy;

@@ -234,6 +234,14 @@ mod tests {
     }
 }
 
+/// The paragraphs of a plain-text summary (separated by blank lines).
+fn paragraphs(text: &str) -> Vec<&str> {
+    text.split("\n\n")
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
 /// Advance notice of a material change to a publisher's document.
 #[derive(Debug, Clone)]
 pub struct PolicyChangeNotice {
@@ -258,11 +266,7 @@ impl PolicyChangeNotice {
     }
 
     fn summary_paragraphs(&self) -> Vec<&str> {
-        self.summary
-            .split("\n\n")
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-            .collect()
+        paragraphs(&self.summary)
     }
 }
 
@@ -295,4 +299,76 @@ email_templates!(
     "subscription_confirm",
     SubscriptionConfirmText = "emails/subscription_confirm.txt",
     SubscriptionConfirmHtml = "emails/subscription_confirm.html"
+);
+
+/// Advance notice of a change to a publisher's sub-processors.
+#[derive(Debug, Clone)]
+pub struct SubprocessorChangeNotice {
+    pub publisher: String,
+    /// What the change does, in one line.
+    pub headline: String,
+    /// "New sub-processor", "Replacement" or "Retirement".
+    pub kind: String,
+    pub legal_name: String,
+    pub service: String,
+    pub purpose: String,
+    pub categories: String,
+    pub countries: String,
+    pub safeguard: String,
+    pub summary: String,
+    pub effective_date: String,
+    /// For the platform's changes, which clinics may object to.
+    pub objection_deadline: Option<String>,
+    pub change_url: String,
+    /// Where a clinic's admin objects (platform changes only).
+    pub object_url: Option<String>,
+    pub unsubscribe_url: String,
+}
+
+impl SubprocessorChangeNotice {
+    fn subject_line(&self) -> String {
+        format!(
+            "{}: sub-processor change from {}",
+            self.publisher, self.effective_date
+        )
+    }
+
+    fn summary_paragraphs(&self) -> Vec<&str> {
+        paragraphs(&self.summary)
+    }
+}
+
+email_templates!(
+    SubprocessorChangeNotice,
+    "subprocessor_change",
+    SubprocessorChangeNoticeText = "emails/subprocessor_change.txt",
+    SubprocessorChangeNoticeHtml = "emails/subprocessor_change.html"
+);
+
+/// The operator's answer to a clinic's objection.
+#[derive(Debug, Clone)]
+pub struct ObjectionResolved {
+    pub publisher: String,
+    pub clinic: String,
+    /// The change objected to, in one line.
+    pub headline: String,
+    pub reason: String,
+    pub resolution: String,
+    pub url: String,
+}
+
+impl ObjectionResolved {
+    fn subject_line(&self) -> String {
+        format!(
+            "{}: answer to {}'s objection to a sub-processor change",
+            self.publisher, self.clinic
+        )
+    }
+}
+
+email_templates!(
+    ObjectionResolved,
+    "objection_resolved",
+    ObjectionResolvedText = "emails/objection_resolved.txt",
+    ObjectionResolvedHtml = "emails/objection_resolved.html"
 );

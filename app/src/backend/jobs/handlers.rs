@@ -19,7 +19,7 @@ use crate::backend::jobs::{self, NewJob};
 use crate::backend::models::job::{JobRow, NewEmailDelivery};
 use crate::backend::ratelimit;
 use crate::backend::services::notices::{self, campaigns};
-use crate::backend::services::requests;
+use crate::backend::services::{requests, subprocessors};
 use crate::backend::state::{AppState, Settings};
 use crate::backend::tenancy::Scope;
 
@@ -96,6 +96,10 @@ pub async fn run(ctx: &JobContext, job: &JobRow, worker: &str) -> Result<bool, D
         notices::APPLY_DUE_JOB => notices::apply_due(&ctx.app())
             .await
             .map(|flipped| tracing::info!(flipped, "applied due document versions"))
+            .map_err(JobError::from),
+        subprocessors::APPLY_DUE_JOB => subprocessors::apply_due(&ctx.app())
+            .await
+            .map(|applied| tracing::info!(applied, "applied due sub-processor changes"))
             .map_err(JobError::from),
         campaigns::PREPARE_JOB => campaigns::prepare(ctx, &job.payload).await,
         campaigns::SEND_JOB => campaigns::send(ctx, &job.payload).await,
@@ -236,12 +240,13 @@ async fn purge_expired_auth(ctx: &JobContext) -> Result<(), JobError> {
 }
 
 /// The periodic jobs: kind, and whether it runs hourly (else daily).
-pub const PERIODIC: [(&str, bool); 5] = [
+pub const PERIODIC: [(&str, bool); 6] = [
     (PURGE_FINISHED_JOBS, false),
     (PURGE_EXPIRED_AUTH, true),
     (PURGE_UNVERIFIED_REQUESTS, true),
     (requests::staff::REMINDERS_JOB, false),
     (notices::APPLY_DUE_JOB, true),
+    (subprocessors::APPLY_DUE_JOB, true),
 ];
 
 /// Enqueues the periodic jobs due in the current period. Every worker calls

@@ -12,12 +12,14 @@ use crate::backend::models::user::NewUser;
 use crate::backend::services::clinics::{self, CreateClinic, CreateClinicError, NewOwner};
 use crate::backend::services::notices::{self, Publisher};
 use crate::backend::services::platform;
+use crate::backend::services::subprocessors;
 use crate::backend::tenancy::Scope;
 use crate::domain::clinic::{ClinicId, ClinicSlug};
 use crate::domain::clinic_profile::ClinicProfileForm;
 use crate::domain::email::EmailAddress;
 use crate::domain::notices::DocumentKind;
 use crate::domain::roles::ClinicRole;
+use crate::domain::subprocessors::SubprocessorForm;
 
 /// Slug of the demo clinic.
 pub const DEMO_SLUG: &str = "demo";
@@ -72,6 +74,7 @@ pub async fn seed(db: &Db, ctx: &AuditContext) -> Result<DemoOutcome, DemoError>
     .await?;
     ensure_operator(db).await?;
     seed_notice(db, Publisher::Platform, PLATFORM_NOTICE).await?;
+    seed_subprocessors(db, ctx).await?;
 
     if let Some(existing) = clinics::id_by_slug(db, DEMO_SLUG).await? {
         return Ok(DemoOutcome {
@@ -413,4 +416,103 @@ async fn seed_notice(
         })
     })
     .await
+}
+
+/// The platform's sub-processors: four in service for a year, and one
+/// proposed, waiting to be announced.
+async fn seed_subprocessors(db: &Db, ctx: &AuditContext) -> Result<(), DemoError> {
+    let since = chrono::Utc::now() - chrono::Duration::days(365);
+    let entry = |legal_name: &str,
+                 service: &str,
+                 purpose: &str,
+                 categories: &[&str],
+                 countries: &str,
+                 safeguard: &str,
+                 website: &str| {
+        SubprocessorForm {
+            legal_name: legal_name.into(),
+            service: service.into(),
+            purpose: purpose.into(),
+            categories: categories.iter().map(|c| (*c).to_owned()).collect(),
+            countries: countries.into(),
+            safeguard: safeguard.into(),
+            website: website.into(),
+            terms_url: String::new(),
+        }
+        .validate()
+        .map_err(|e| DemoError::Invalid(format!("{legal_name}: {e:?}")))
+    };
+    let entries = vec![
+        (
+            entry(
+                "Microsoft Ireland Operations Limited",
+                "Azure cloud hosting of the application, its database and backups",
+                "Hosting",
+                &[
+                    "identity",
+                    "contact",
+                    "health",
+                    "appointments",
+                    "messages",
+                    "technical_logs",
+                ],
+                "IE, NL",
+                "not_needed",
+                "https://azure.microsoft.com",
+            )?,
+            Some(since),
+        ),
+        (
+            entry(
+                "Infobip d.o.o.",
+                "Routing of appointment reminders and patient messages to messengers",
+                "Messaging",
+                &["contact", "appointments", "messages"],
+                "HR",
+                "not_needed",
+                "https://www.infobip.com",
+            )?,
+            Some(since),
+        ),
+        (
+            entry(
+                "Meta Platforms, Inc.",
+                "WhatsApp Business Cloud API for messages patients choose to receive by WhatsApp",
+                "Messaging",
+                &["contact", "messages"],
+                "US, IE",
+                "dpf",
+                "https://business.whatsapp.com",
+            )?,
+            Some(since),
+        ),
+        (
+            entry(
+                "Razorpay Software Pvt. Ltd.",
+                "Processing of clinics' subscription payments",
+                "Payments",
+                &["billing", "contact"],
+                "IN",
+                "sccs",
+                "https://razorpay.com",
+            )?,
+            Some(since),
+        ),
+        (
+            entry(
+                "OpenAI, L.L.C.",
+                "AI-assisted summaries of anonymised health data",
+                "AI assistance",
+                &["health"],
+                "US",
+                "dpf",
+                "https://openai.com",
+            )?,
+            None,
+        ),
+    ];
+    subprocessors::seed_if_empty(db, ctx, Publisher::Platform, entries)
+        .await
+        .map_err(|e| DemoError::Invalid(format!("sub-processors: {e}")))?;
+    Ok(())
 }

@@ -8,4 +8,5 @@ pub mod notices;
 pub mod platform;
 pub mod requests;
 pub mod sso;
+pub mod subprocessors;
 pub mod team;

@@ -1,0 +1,524 @@
+//! Sub-processors: an announcement reaches every clinic contact and
+//! subscriber once, objections close at the deadline, a change takes effect
+//! at its date by the job, and the public JSON and Atom outputs validate.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use app::backend::audit::AuditContext;
+use app::backend::clock::Clock;
+use app::backend::db::DbError;
+use app::backend::db::schema::subprocessor_objections;
+use app::backend::services::notices::Publisher;
+use app::backend::services::subprocessors::{self, Announcement, Register};
+use app::backend::services::{clinics, demo};
+use app::backend::tenancy::Scope;
+use app::domain::subprocessors::{ChangeKind, SubprocessorForm};
+use chrono::{DateTime, Duration as Days, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use uuid::Uuid;
+
+use crate::common::smtp::SmtpSink;
+use crate::common::{TestApp, csrf_in, demo_app, eventually, location};
+use crate::tenancy::clinic_input;
+
+async fn register(app: &TestApp) -> Register {
+    subprocessors::register(&app.db, Publisher::Platform)
+        .await
+        .expect("register")
+}
+
+async fn proposed(app: &TestApp) -> Uuid {
+    register(app)
+        .await
+        .entries
+        .iter()
+        .find(|e| e.status == "proposed")
+        .expect("the demo's proposed sub-processor")
+        .id
+}
+
+async fn announce(
+    app: &TestApp,
+    kind: ChangeKind,
+    subprocessor: Uuid,
+    replaces: Option<Uuid>,
+    at: DateTime<Utc>,
+) -> subprocessors::Announced {
+    subprocessors::announce(
+        &app.state,
+        &AuditContext::cli(),
+        Publisher::Platform,
+        None,
+        Announcement {
+            kind,
+            subprocessor,
+            replaces,
+            summary: "Needed for the new service.".into(),
+            effective_at: Some(at),
+        },
+    )
+    .await
+    .expect("announced")
+}
+
+#[tokio::test]
+async fn announcing_a_change_emails_every_clinic_contact_and_subscriber_once() {
+    let sink = SmtpSink::start();
+    let app = demo_app(Some(&sink)).await;
+    let ctx = AuditContext::cli();
+    // A second clinic whose owner is also the Privacy Officer of the demo
+    // clinic's neighbour, a third with the same owner as the second, and a
+    // suspended one whose owner is told nothing.
+    clinics::create(&app.db, &ctx, clinic_input("north", "shared@north.example"))
+        .await
+        .expect("north");
+    clinics::create(&app.db, &ctx, clinic_input("south", "shared@north.example"))
+        .await
+        .expect("south");
+    clinics::create(
+        &app.db,
+        &ctx,
+        clinic_input("closed", "owner@closed.example"),
+    )
+    .await
+    .expect("closed");
+    app.test_db
+        .admin_execute(
+            "UPDATE clinics SET status = 'suspended' WHERE slug = 'closed';
+             INSERT INTO subscribers (id, clinic_id, email, status, confirmed_at, topics) VALUES
+               (gen_random_uuid(), NULL, 'watcher@example.org', 'confirmed', now(), '{subprocessors}'),
+               (gen_random_uuid(), NULL, 'DPO@lindenhof-clinic.example', 'confirmed', now(), '{notices,subprocessors}'),
+               (gen_random_uuid(), NULL, 'policies-only@example.org', 'confirmed', now(), '{notices}'),
+               (gen_random_uuid(), NULL, 'unconfirmed@example.org', 'pending', NULL, '{}');
+             INSERT INTO suppressions (clinic_id, email, reason) VALUES (NULL, 'gone@example.org', 'unsubscribed');
+             INSERT INTO subscribers (id, clinic_id, email, status, confirmed_at, topics) VALUES
+               (gen_random_uuid(), NULL, 'gone@example.org', 'confirmed', now(), '{subprocessors}');",
+        )
+        .await
+        .expect("audience");
+
+    let at = app.clock.now() + Days::days(31);
+    let announced = announce(&app, ChangeKind::Add, proposed(&app).await, None, at).await;
+    let expected = [
+        demo::DEMO_OWNER_EMAIL,
+        "dpo@lindenhof-clinic.example",
+        "shared@north.example",
+        "watcher@example.org",
+    ];
+    assert!(
+        eventually(Duration::from_secs(30), || async {
+            sink.count() >= expected.len()
+        })
+        .await,
+        "{} of {} change notices arrived",
+        sink.count(),
+        expected.len()
+    );
+    // Anything late or doubled would arrive within this pause.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let mut received: HashMap<String, usize> = HashMap::new();
+    for message in sink.messages() {
+        for to in &message.to {
+            *received.entry(to.to_lowercase()).or_default() += 1;
+        }
+        assert!(message.text().contains("OpenAI"), "{}", message.text());
+        assert!(message.header("List-Unsubscribe").is_some());
+    }
+    let wanted: HashMap<String, usize> = expected.iter().map(|e| ((*e).to_owned(), 1)).collect();
+    assert_eq!(
+        received, wanted,
+        "Owners and Privacy Officers of active clinics and subprocessor subscribers, once each; \
+         not Admins, Viewers, policy-only or unconfirmed subscribers, suspended clinics or suppressed addresses"
+    );
+    let owner_mail = sink
+        .messages()
+        .into_iter()
+        .find(|m| m.to.iter().any(|t| t == demo::DEMO_OWNER_EMAIL))
+        .expect("owner's notice");
+    let text = owner_mail.text();
+    assert!(
+        text.contains(&format!("/admin/subprocessor-changes/{}", announced.change)),
+        "{text}"
+    );
+    assert!(text.contains(&announced.objection_deadline.format("%-d %B %Y").to_string()));
+    let delivery = app::backend::services::notices::campaigns::change_delivery(
+        &app.db,
+        Publisher::Platform,
+        announced.change,
+    )
+    .await
+    .expect("delivery")
+    .expect("a campaign");
+    assert_eq!((delivery.recipients, delivery.suppressed), (4, 1));
+    app.stop().await;
+}
+
+async fn objections_of(app: &TestApp, change: Uuid) -> Vec<(String, String)> {
+    app.db
+        .scoped(Scope::System, move |c| {
+            Box::pin(async move {
+                Ok::<_, DbError>(
+                    subprocessor_objections::table
+                        .filter(subprocessor_objections::change_id.eq(change))
+                        .order(subprocessor_objections::raised_at)
+                        .select((
+                            subprocessor_objections::status,
+                            subprocessor_objections::reason,
+                        ))
+                        .load(c)
+                        .await?,
+                )
+            })
+        })
+        .await
+        .expect("objections")
+}
+
+#[tokio::test]
+async fn a_clinic_objects_from_the_emailed_link_until_the_deadline_and_the_operator_answers() {
+    let sink = SmtpSink::start();
+    let app = demo_app(Some(&sink)).await;
+    let announced = announce(
+        &app,
+        ChangeKind::Add,
+        proposed(&app).await,
+        None,
+        app.clock.now() + Days::days(31),
+    )
+    .await;
+    let change = announced.change;
+
+    // The emailed link opens the change in the owner's clinic.
+    app.sign_in(demo::DEMO_OWNER_EMAIL).await;
+    let opened = app
+        .get(&format!("/admin/subprocessor-changes/{change}"))
+        .await;
+    assert_eq!(opened.status(), 303);
+    let page = location(&opened);
+    assert_eq!(
+        page,
+        format!("/admin/c/demo/subprocessors/changes/{change}")
+    );
+    let html = app.text(&page).await;
+    assert!(html.contains("Object to this change"), "{html}");
+    let csrf = csrf_in(&html).expect("form token");
+
+    // Too short a reason keeps what was typed.
+    let short = app
+        .post_form(&page, &csrf, &[("intent", "object"), ("reason", "No <b>")])
+        .await;
+    assert_eq!(short.status(), 422);
+    let body = short.text().await.expect("body");
+    assert!(body.contains("at least 10 characters"));
+    assert!(body.contains("No &lt;b&gt;"));
+
+    let reason = "Our patients were told their data stays in the EU.";
+    let objected = app
+        .post_form(&page, &csrf, &[("intent", "object"), ("reason", reason)])
+        .await;
+    assert_eq!(objected.status(), 303);
+    let again = app
+        .post_form(&page, &csrf, &[("intent", "object"), ("reason", reason)])
+        .await;
+    assert_eq!(again.status(), 422);
+    assert!(
+        again
+            .text()
+            .await
+            .expect("body")
+            .contains("already has an open objection")
+    );
+    assert_eq!(objections_of(&app, change).await.len(), 1);
+
+    // The operator resolves it; the clinic's Owner and Privacy Officer are
+    // emailed the note.
+    app.sign_in(demo::DEMO_OPERATOR_EMAIL).await;
+    let operator_page = format!("/admin/platform/subprocessors/changes/{change}");
+    let html = app.text(&operator_page).await;
+    assert!(html.contains(reason), "the operator sees the objection");
+    let objection = app
+        .db
+        .scoped(Scope::System, move |c| {
+            Box::pin(async move {
+                Ok::<_, DbError>(
+                    subprocessor_objections::table
+                        .filter(subprocessor_objections::change_id.eq(change))
+                        .select(subprocessor_objections::id)
+                        .first::<Uuid>(c)
+                        .await?,
+                )
+            })
+        })
+        .await
+        .expect("objection id");
+    let csrf = csrf_in(&html).expect("form token");
+    let note = "Processing stays in the EU region; the transfer clauses cover support access only.";
+    let resolved = app
+        .post_form(
+            &operator_page,
+            &csrf,
+            &[
+                ("intent", "resolve"),
+                ("objection", &objection.to_string()),
+                ("resolution", note),
+            ],
+        )
+        .await;
+    assert_eq!(resolved.status(), 303);
+    assert_eq!(objections_of(&app, change).await[0].0, "resolved");
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            ["dpo@lindenhof-clinic.example", demo::DEMO_OWNER_EMAIL]
+                .iter()
+                .all(|to| {
+                    sink.messages()
+                        .iter()
+                        .any(|m| m.to.iter().any(|t| t == to) && m.text().contains(note))
+                })
+        })
+        .await,
+        "the resolution reaches the clinic's Owner and Privacy Officer"
+    );
+
+    // After the deadline, a new objection is refused and nothing is stored.
+    app.clock.set(announced.objection_deadline);
+    app.sign_in(demo::DEMO_OWNER_EMAIL).await;
+    let html = app.text(&page).await;
+    assert!(
+        html.contains("objection window for this change has closed"),
+        "{html}"
+    );
+    let late = app
+        .post_form(
+            &page,
+            &csrf_in(&html).expect("token"),
+            &[("intent", "object"), ("reason", reason)],
+        )
+        .await;
+    assert_eq!(late.status(), 422);
+    assert!(late.text().await.expect("body").contains("closed"));
+    assert_eq!(objections_of(&app, change).await.len(), 1);
+    app.stop().await;
+}
+
+fn entry(name: &str, purpose: &str) -> app::domain::subprocessors::SubprocessorEntry {
+    SubprocessorForm {
+        legal_name: name.into(),
+        service: format!("{purpose} for the platform"),
+        purpose: purpose.into(),
+        categories: vec!["technical_logs".into()],
+        countries: "DE".into(),
+        safeguard: "not_needed".into(),
+        website: String::new(),
+        terms_url: String::new(),
+    }
+    .validate()
+    .expect("valid entry")
+}
+
+#[tokio::test]
+async fn changes_take_effect_at_their_date_and_the_outputs_validate() {
+    let app = demo_app(None).await;
+    let ctx = AuditContext::cli();
+    // Stopped, to the microsecond Postgres keeps.
+    app.clock.set(app.clock.now());
+    let now = app.clock.now();
+    let before = register(&app).await;
+    let hosting = before
+        .entries
+        .iter()
+        .find(|e| e.purpose == "Hosting")
+        .expect("demo host")
+        .id;
+    let payments = before
+        .entries
+        .iter()
+        .find(|e| e.purpose == "Payments")
+        .expect("demo payments")
+        .id;
+    let new_host = subprocessors::create(
+        &app.state,
+        &ctx,
+        Publisher::Platform,
+        entry("Nordhost GmbH", "Hosting"),
+        None,
+    )
+    .await
+    .expect("proposed");
+    // Too soon for the 30-day window: refused with the earliest date.
+    let refused = subprocessors::announce(
+        &app.state,
+        &ctx,
+        Publisher::Platform,
+        None,
+        Announcement {
+            kind: ChangeKind::Replace,
+            subprocessor: new_host,
+            replaces: Some(hosting),
+            summary: "A host in Germany.".into(),
+            effective_at: Some(now + Days::days(29)),
+        },
+    )
+    .await
+    .expect_err("inside the window");
+    assert!(refused.to_string().contains("at the earliest"), "{refused}");
+
+    let at = now + Days::days(30) + Days::hours(1);
+    let openai = proposed(&app).await;
+    let add = announce(&app, ChangeKind::Add, openai, None, at).await;
+    let replace = announce(&app, ChangeKind::Replace, new_host, Some(hosting), at).await;
+    let retire = announce(&app, ChangeKind::Retire, payments, None, at + Days::days(1)).await;
+    // One open change per sub-processor.
+    let twice = subprocessors::announce(
+        &app.state,
+        &ctx,
+        Publisher::Platform,
+        None,
+        Announcement {
+            kind: ChangeKind::Retire,
+            subprocessor: hosting,
+            replaces: None,
+            summary: "Leaving.".into(),
+            effective_at: Some(at),
+        },
+    )
+    .await
+    .expect_err("already concerned by the replacement");
+    assert!(twice.to_string().contains("already announced"), "{twice}");
+
+    let status = |register: &Register, id: Uuid| {
+        register
+            .entry(id)
+            .map(|e| e.status.clone())
+            .unwrap_or_default()
+    };
+    app.clock.set(at - Days::seconds(1));
+    assert_eq!(subprocessors::apply_due(&app.state).await.expect("job"), 0);
+    let json: serde_json::Value = app
+        .get("/subprocessors.json")
+        .await
+        .json()
+        .await
+        .expect("json");
+    let names = |json: &serde_json::Value| -> Vec<String> {
+        json["subprocessors"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|s| s["legal_name"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    assert!(!names(&json).iter().any(|n| n.starts_with("OpenAI")));
+    assert_eq!(json["upcoming_changes"].as_array().map(Vec::len), Some(3));
+    validate(&app, &json).await;
+
+    app.clock.set(at);
+    assert_eq!(subprocessors::apply_due(&app.state).await.expect("job"), 2);
+    let after = register(&app).await;
+    assert_eq!(status(&after, openai), "active");
+    assert_eq!(after.entry(openai).and_then(|e| e.active_since), Some(at));
+    assert_eq!(status(&after, new_host), "active");
+    assert_eq!(status(&after, hosting), "retired");
+    assert_eq!(
+        status(&after, payments),
+        "active",
+        "its retirement is a day later"
+    );
+    assert_eq!(
+        subprocessors::apply_due(&app.state).await.expect("job"),
+        0,
+        "applied once"
+    );
+
+    let json: serde_json::Value = app
+        .get("/subprocessors.json")
+        .await
+        .json()
+        .await
+        .expect("json");
+    validate(&app, &json).await;
+    let listed = names(&json);
+    assert!(listed.iter().any(|n| n.starts_with("OpenAI")), "{listed:?}");
+    assert!(listed.iter().any(|n| n == "Nordhost GmbH"));
+    assert!(
+        !listed.iter().any(|n| n.starts_with("Microsoft")),
+        "{listed:?}"
+    );
+    assert_eq!(json["history"].as_array().map(Vec::len), Some(2));
+    let page = app.text("/subprocessors").await;
+    assert!(
+        page.contains("Nordhost GmbH") && page.contains("replaces Microsoft"),
+        "{page}"
+    );
+
+    // The public list is right on the date even before the job runs.
+    app.clock.set(at + Days::days(1));
+    let json: serde_json::Value = app
+        .get("/subprocessors.json")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert!(!names(&json).iter().any(|n| n.starts_with("Razorpay")));
+
+    // The Atom feed parses with a feed library and lists every change.
+    let response = app.get("/subprocessors.atom").await;
+    assert_eq!(
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/atom+xml; charset=utf-8")
+    );
+    let body = response.bytes().await.expect("feed");
+    let feed = feed_rs::parser::parse(&body[..]).expect("a valid Atom feed");
+    assert_eq!(feed.feed_type, feed_rs::model::FeedType::Atom);
+    assert_eq!(feed.entries.len(), 3);
+    let titles: Vec<String> = feed
+        .entries
+        .iter()
+        .filter_map(|e| e.title.as_ref().map(|t| t.content.clone()))
+        .collect();
+    assert!(
+        titles
+            .iter()
+            .any(|t| t == "Nordhost GmbH replaces Microsoft Ireland Operations Limited"),
+        "{titles:?}"
+    );
+    for entry in &feed.entries {
+        assert!(entry.id.starts_with("urn:uuid:"));
+        assert!(
+            entry
+                .links
+                .iter()
+                .any(|l| l.href.contains("/subprocessors#change-"))
+        );
+    }
+    assert!(
+        [add.change, replace.change, retire.change]
+            .iter()
+            .all(|id| feed
+                .entries
+                .iter()
+                .any(|e| e.id == format!("urn:uuid:{id}")))
+    );
+    app.stop().await;
+}
+
+/// Checks `json` against the schema the portal serves beside it.
+async fn validate(app: &TestApp, json: &serde_json::Value) {
+    let schema: serde_json::Value = app
+        .get("/subprocessors.schema.json")
+        .await
+        .json()
+        .await
+        .expect("schema");
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .expect("a valid JSON Schema");
+    let errors: Vec<String> = validator.iter_errors(json).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}\n{json:#}");
+}
