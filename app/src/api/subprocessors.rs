@@ -24,7 +24,8 @@ use crate::backend::error::AppError;
 use crate::backend::services::notices::Publisher;
 use crate::backend::services::notices::campaigns::{self, Delivery};
 use crate::backend::services::subprocessors::{
-    self, Announcement, ChangeView, ClinicObjection, ObjectionRow, Register, SubprocessorRow,
+    self, AnnounceFailure, Announcement, ChangeView, ClinicObjection, ObjectionRow, Register,
+    SubprocessorRow,
 };
 use crate::backend::state::AppState;
 use crate::domain::forms::FieldErrors;
@@ -235,14 +236,12 @@ async fn announce(args: EditArgs) -> Response {
             flash(&args.session, Flash::success(message)).await;
             see_other(&format!("{PLATFORM_BASE}/changes/{}", announced.change))
         }
-        Err(AppError::BadRequest(message))
-            if message.contains("effective") || message.contains("earliest") =>
-        {
+        Err(AnnounceFailure::Date(refused)) => {
             let mut errors = FieldErrors::new();
-            errors.add("effective_at", message);
+            errors.add("effective_at", refused.to_string());
             invalid(&args, errors, None).await
         }
-        Err(e) => refused(&args, e).await,
+        Err(AnnounceFailure::App(e)) => refused(&args, e).await,
     }
 }
 
@@ -393,8 +392,9 @@ async fn clinic_change_action(
 /// operator's page.
 async fn open_change(
     Path(id): Path<String>,
-    axum::Extension(visitor): axum::Extension<Visitor>,
+    visitor: Option<axum::Extension<Visitor>>,
 ) -> Response {
+    let visitor = visitor.map(|v| v.0).unwrap_or_default();
     let Ok(id) = id.parse::<Uuid>() else {
         return not_found();
     };
@@ -622,7 +622,8 @@ pub async fn public_register() -> Result<PublicRegister, PageError> {
 #[derive(Clone, Debug)]
 pub struct OperatorRegister {
     pub register: Register,
-    pub objections: Vec<ClinicObjection>,
+    /// Objections waiting for an answer.
+    pub open_objections: i64,
     pub now: DateTime<Utc>,
 }
 
@@ -638,7 +639,7 @@ pub async fn operator_register() -> Result<OperatorRegister, PageError> {
     let state = app_state()?;
     Ok(OperatorRegister {
         register: subprocessors::register(&state.db, Publisher::Platform).await?,
-        objections: subprocessors::objections(&state.db).await?,
+        open_objections: subprocessors::open_objections(&state.db).await?,
         now: state.clock.now(),
     })
 }
@@ -677,11 +678,7 @@ pub async fn operator_change(id: Option<String>) -> Result<OperatorChange, PageE
         .ok_or(Denied::NotFound)?;
     let register = subprocessors::register(&state.db, Publisher::Platform).await?;
     let view = register.change(id).cloned().ok_or(Denied::NotFound)?;
-    let objections = subprocessors::objections(&state.db)
-        .await?
-        .into_iter()
-        .filter(|o| o.objection.change_id == id)
-        .collect();
+    let objections = subprocessors::objections_to(&state.db, id).await?;
     let delivery = campaigns::change_delivery(&state.db, Publisher::Platform, id).await?;
     Ok(OperatorChange {
         view,

@@ -119,7 +119,7 @@ pub fn TextField(
 /// Text for the inside of a `<textarea>`, which Leptos writes without
 /// escaping: the browser decodes these entities, and `</textarea>` typed by
 /// a user cannot close the element.
-fn rcdata(text: &str) -> String {
+pub fn rcdata(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

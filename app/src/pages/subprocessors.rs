@@ -14,10 +14,12 @@ use crate::backend::services::subprocessors::{
 use crate::components::admin_layout::{AdminLayout, Section};
 use crate::components::forms::{
     Checkbox, CheckboxGroup, CsrfField, ErrorSummary, SelectField, TextArea, TextField,
-    field_error, form_state,
+    field_error, form_state, rcdata,
 };
 use crate::components::layout::Layout;
-use crate::domain::subprocessors::{ChangeKind, DataCategory, ObjectionStatus, Safeguard, Status};
+use crate::domain::subprocessors::{
+    ChangeKind, DataCategory, ObjectionStatus, Safeguard, Status, SubprocessorForm,
+};
 use crate::pages::admin::when;
 use crate::pages::error::PageErrorView;
 use crate::pages::notices::{day, param};
@@ -69,7 +71,7 @@ fn EntryTables(groups: Vec<(String, Vec<SubprocessorRow>)>) -> impl IntoView {
             view! {
                 <section class="stack">
                     <h2>{purpose.clone()}</h2>
-                    <div class="table-scroll">
+                    <div class="table-wrap">
                         <table class="table">
                             <caption class="visually-hidden">{format!("Sub-processors for {purpose}")}</caption>
                             <thead><tr>
@@ -199,11 +201,7 @@ pub fn PlatformSubprocessorsPage() -> impl IntoView {
         };
         let now = data.now;
         let register = data.register;
-        let open_objections = data
-            .objections
-            .iter()
-            .filter(|o| o.objection.status() == ObjectionStatus::Open)
-            .count();
+        let open_objections = data.open_objections;
         let rows = register
             .entries
             .iter()
@@ -256,7 +254,7 @@ pub fn PlatformSubprocessorsPage() -> impl IntoView {
                     view! { <p>"The register is empty. Add the sub-processors you use."</p> }.into_any()
                 } else {
                     view! {
-                        <div class="table-scroll">
+                        <div class="table-wrap">
                             <table class="table">
                                 <caption class="visually-hidden">"Register"</caption>
                                 <thead><tr><th scope="col">"Name"</th><th scope="col">"Purpose"</th><th scope="col">"Status"</th><th scope="col">"Since"</th><th scope="col">"Announced change"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th></tr></thead>
@@ -310,23 +308,13 @@ pub fn SubprocessorFormPage() -> impl IntoView {
             || format!("{PLATFORM_BASE}/new"),
             |e| format!("{PLATFORM_BASE}/{}/edit", e.id),
         );
-        let e = entry.unwrap_or_else(|| SubprocessorRow {
-            id: uuid::Uuid::nil(),
-            clinic_id: None,
-            legal_name: String::new(),
-            service: String::new(),
-            purpose: String::new(),
-            data_categories: Vec::new(),
-            countries: Vec::new(),
-            safeguard: Safeguard::NotNeeded.as_str().to_owned(),
-            website: None,
-            terms_url: None,
-            status: Status::Proposed.as_str().to_owned(),
-            active_since: None,
-            retired_at: None,
-            created_at: Utc::now(),
-            updated_at: Utc::now(),
-        });
+        let e = entry.as_ref().map_or_else(
+            || SubprocessorForm {
+                safeguard: Safeguard::NotNeeded.as_str().to_owned(),
+                ..SubprocessorForm::default()
+            },
+            SubprocessorRow::form,
+        );
         view! {
             <AdminLayout title=title section=Section::PlatformSubprocessors>
                 <ErrorSummary title="Please correct these fields"/>
@@ -335,11 +323,11 @@ pub fn SubprocessorFormPage() -> impl IntoView {
                     <TextField name="legal_name" label="Legal name" value=e.legal_name.clone() required=true/>
                     <TextField name="service" label="Service" value=e.service.clone() required=true hint="What it does for the platform, e.g. “Cloud hosting of the application and its database”."/>
                     <TextField name="purpose" label="Purpose" value=e.purpose.clone() required=true hint="The public list groups sub-processors by purpose, e.g. Hosting, Email delivery, Payments."/>
-                    <CheckboxGroup name="categories" legend="Data it receives" options=category_options() selected=e.data_categories.clone()/>
-                    <TextField name="countries" label="Processing countries" value=e.countries.join(", ") required=true hint="Two-letter country codes, separated by commas, e.g. DE, IE."/>
+                    <CheckboxGroup name="categories" legend="Data it receives" options=category_options() selected=e.categories.clone()/>
+                    <TextField name="countries" label="Processing countries" value=e.countries.clone() required=true hint="Two-letter country codes, separated by commas, e.g. DE, IE."/>
                     <SelectField name="safeguard" label="Transfer safeguard" value=e.safeguard.clone() options=safeguard_options()/>
-                    <TextField name="website" label="Website" value=e.website.clone().unwrap_or_default() kind="url"/>
-                    <TextField name="terms_url" label="Terms or data processing agreement (link)" value=e.terms_url.clone().unwrap_or_default() kind="url"/>
+                    <TextField name="website" label="Website" value=e.website.clone() kind="url"/>
+                    <TextField name="terms_url" label="Terms or data processing agreement (link)" value=e.terms_url.clone() kind="url"/>
                     {new.then(|| view! {
                         <fieldset class="stack">
                             <legend>"Already in service?"</legend>
@@ -475,7 +463,7 @@ fn resolve_form(action: String, objection: uuid::Uuid) -> impl IntoView + use<> 
             <div class=class>
                 <label for=id.clone()>"Resolution note (emailed to the clinic)"</label>
                 {error.clone().map(|e| view! { <span class="error-message">{e}</span> })}
-                <textarea id=id name="resolution" rows="3" aria-invalid=error.is_some().then_some("true")>{value}</textarea>
+                <textarea id=id name="resolution" rows="3" aria-invalid=error.is_some().then_some("true")>{rcdata(&value)}</textarea>
             </div>
             <div class="actions"><button type="submit" class="btn">"Resolve"</button></div>
         </form>
@@ -515,13 +503,13 @@ pub fn PlatformChangePage() -> impl IntoView {
         let objections = data
             .objections
             .iter()
-            .map(|ClinicObjection { objection, clinic_name, .. }| {
+            .map(|ClinicObjection { objection, clinic_name }| {
                 let open = objection.status() == ObjectionStatus::Open;
                 view! {
                     <li class="card stack">
                         <p><strong>{clinic_name.clone()}</strong>" · "{objection_status_line(objection)}</p>
-                        <p class="pre-line">{objection.reason.clone()}</p>
-                        {objection.resolution.clone().map(|r| view! { <p class="pre-line"><strong>"Resolution: "</strong>{r}</p> })}
+                        <p class="message">{objection.reason.clone()}</p>
+                        {objection.resolution.clone().map(|r| view! { <p class="message"><strong>"Resolution: "</strong>{r}</p> })}
                         {open.then(|| resolve_form(action.clone(), objection.id))}
                     </li>
                 }
@@ -640,8 +628,8 @@ pub fn ClinicChangePage() -> impl IntoView {
                 view! {
                     <li class="card stack">
                         <p><strong>"Your objection"</strong>" · "<span class="objection-status">{objection_status_line(o)}</span></p>
-                        <p class="pre-line">{o.reason.clone()}</p>
-                        {o.resolution.clone().map(|r| view! { <p class="pre-line"><strong>"Answer: "</strong>{r}</p> })}
+                        <p class="message">{o.reason.clone()}</p>
+                        {o.resolution.clone().map(|r| view! { <p class="message"><strong>"Answer: "</strong>{r}</p> })}
                         {(open && data.can_object).then(|| view! {
                             <form method="post" action=action>
                                 <CsrfField/>

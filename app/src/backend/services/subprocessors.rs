@@ -32,6 +32,7 @@ use crate::domain::clinic::ClinicId;
 use crate::domain::email::EmailAddress;
 use crate::domain::subprocessors::{
     self as rules, ChangeKind, DataCategory, ObjectionStatus, Safeguard, Status, SubprocessorEntry,
+    SubprocessorForm,
 };
 
 /// Kind of the job that makes due changes effective.
@@ -65,6 +66,20 @@ impl SubprocessorRow {
 
     pub fn safeguard(&self) -> Safeguard {
         self.safeguard.parse().unwrap_or(Safeguard::NotNeeded)
+    }
+
+    /// The entry as its edit form shows it.
+    pub fn form(&self) -> SubprocessorForm {
+        SubprocessorForm {
+            legal_name: self.legal_name.clone(),
+            service: self.service.clone(),
+            purpose: self.purpose.clone(),
+            categories: self.data_categories.clone(),
+            countries: self.countries.join(", "),
+            safeguard: self.safeguard.clone(),
+            website: self.website.clone().unwrap_or_default(),
+            terms_url: self.terms_url.clone().unwrap_or_default(),
+        }
     }
 
     pub fn categories(&self) -> Vec<DataCategory> {
@@ -150,12 +165,8 @@ impl Register {
         let mut status: HashMap<Uuid, Status> =
             self.entries.iter().map(|e| (e.id, e.status())).collect();
         let mut since: HashMap<Uuid, DateTime<Utc>> = HashMap::new();
-        let mut due: Vec<&ChangeView> = self
-            .changes
-            .iter()
-            .filter(|c| c.change.status == "announced" && c.change.effective_at <= now)
-            .collect();
-        due.sort_by_key(|c| c.change.effective_at);
+        // Applied changes are in the stored statuses already.
+        let due = self.by_date(|c| c.status == "announced" && c.effective_at <= now);
         for view in due {
             let (new, old) = rules::outcome(view.change.kind());
             status.insert(view.change.subprocessor_id, new);
@@ -192,25 +203,22 @@ impl Register {
         groups
     }
 
-    /// Changes announced and not yet in effect at `now`, soonest first.
-    pub fn upcoming(&self, now: DateTime<Utc>) -> Vec<&ChangeView> {
-        let mut list: Vec<&ChangeView> = self
-            .changes
-            .iter()
-            .filter(|c| c.change.is_upcoming(now))
-            .collect();
+    /// The changes `keep` selects, by effective date (earliest first).
+    fn by_date(&self, keep: impl Fn(&ChangeRow) -> bool) -> Vec<&ChangeView> {
+        let mut list: Vec<&ChangeView> = self.changes.iter().filter(|c| keep(&c.change)).collect();
         list.sort_by_key(|c| c.change.effective_at);
         list
     }
 
+    /// Changes announced and not yet in effect at `now`, soonest first.
+    pub fn upcoming(&self, now: DateTime<Utc>) -> Vec<&ChangeView> {
+        self.by_date(|c| c.is_upcoming(now))
+    }
+
     /// Changes in effect at `now`, newest first.
     pub fn history(&self, now: DateTime<Utc>) -> Vec<&ChangeView> {
-        let mut list: Vec<&ChangeView> = self
-            .changes
-            .iter()
-            .filter(|c| c.change.is_in_effect(now))
-            .collect();
-        list.sort_by_key(|c| std::cmp::Reverse(c.change.effective_at));
+        let mut list = self.by_date(|c| c.is_in_effect(now));
+        list.reverse();
         list
     }
 
@@ -546,10 +554,12 @@ pub async fn announce(
     publisher: Publisher,
     user: Option<Uuid>,
     announcement: Announcement,
-) -> Result<Announced, AppError> {
+) -> Result<Announced, AnnounceFailure> {
     let ctx = ctx.clone();
     let now = state.clock.now();
-    state
+    // A refused date leaves the transaction with nothing written; it comes
+    // out apart so that the form can show it at the date field.
+    let outcome: Result<Result<Announced, rules::AnnounceError>, AppError> = state
         .db
         .scoped(publisher.scope(), move |c| {
             Box::pin(async move {
@@ -596,8 +606,10 @@ pub async fn announce(
                     }
                 }
                 let summary = rules::clean_statement(&summary).map_err(AppError::BadRequest)?;
-                let (deadline, effective_at) = rules::announce_dates(effective_at, now, register.window_days)
-                    .map_err(|e| AppError::BadRequest(e.to_string()))?;
+                let (deadline, effective_at) = match rules::announce_dates(effective_at, now, register.window_days) {
+                    Ok(dates) => dates,
+                    Err(refused) => return Ok(Err(refused)),
+                };
                 let id = Uuid::now_v7();
                 diesel::insert_into(subprocessor_changes::table)
                     .values((
@@ -639,10 +651,21 @@ pub async fn announce(
                     ),
                 )
                 .await?;
-                Ok::<_, AppError>(Announced { change: id, objection_deadline: deadline, effective_at, campaign })
+                Ok(Ok(Announced { change: id, objection_deadline: deadline, effective_at, campaign }))
             })
         })
-        .await
+        .await;
+    outcome?.map_err(AnnounceFailure::Date)
+}
+
+/// Why a change was not announced.
+#[derive(Debug, thiserror::Error)]
+pub enum AnnounceFailure {
+    /// The effective date does not leave the objection window.
+    #[error(transparent)]
+    Date(rules::AnnounceError),
+    #[error(transparent)]
+    App(#[from] AppError),
 }
 
 /// Withdraws an announced change before its date: the register stays as
@@ -769,17 +792,13 @@ async fn set_status(
                 .execute(conn)
                 .await
         }
+        // Only an active entry retires (a retirement or a replacement), so
+        // it keeps its start date.
         Status::Retired => {
-            // An entry that never became active keeps no start date.
             diesel::update(subprocessors::table.find(id))
                 .set((
                     subprocessors::status.eq(status.as_str()),
                     subprocessors::retired_at.eq(at),
-                    subprocessors::active_since.eq(diesel::dsl::sql::<
-                        diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
-                    >(
-                        "coalesce(active_since, retired_at)"
-                    )),
                 ))
                 .execute(conn)
                 .await
@@ -892,28 +911,43 @@ impl ObjectionRow {
 pub struct ClinicObjection {
     pub objection: ObjectionRow,
     pub clinic_name: String,
-    pub clinic_slug: String,
 }
 
-/// Every objection to the platform's changes, newest first, with the
-/// clinic that raised it.
-pub async fn objections(db: &Db) -> Result<Vec<ClinicObjection>, DbError> {
+/// The objections to change `change`, newest first, with the clinic that
+/// raised each.
+pub async fn objections_to(db: &Db, change: Uuid) -> Result<Vec<ClinicObjection>, DbError> {
     db.scoped(Scope::System, move |c| {
         Box::pin(async move {
-            let rows: Vec<(ObjectionRow, String, String)> = subprocessor_objections::table
+            let rows: Vec<(ObjectionRow, String)> = subprocessor_objections::table
                 .inner_join(clinics::table)
+                .filter(subprocessor_objections::change_id.eq(change))
                 .order(subprocessor_objections::raised_at.desc())
-                .select((ObjectionRow::as_select(), clinics::name, clinics::slug))
+                .select((ObjectionRow::as_select(), clinics::name))
                 .load(c)
                 .await?;
             Ok::<_, DbError>(
                 rows.into_iter()
-                    .map(|(objection, clinic_name, clinic_slug)| ClinicObjection {
+                    .map(|(objection, clinic_name)| ClinicObjection {
                         objection,
                         clinic_name,
-                        clinic_slug,
                     })
                     .collect(),
+            )
+        })
+    })
+    .await
+}
+
+/// How many objections to the platform's changes wait for an answer.
+pub async fn open_objections(db: &Db) -> Result<i64, DbError> {
+    db.scoped(Scope::System, move |c| {
+        Box::pin(async move {
+            Ok::<_, DbError>(
+                subprocessor_objections::table
+                    .filter(subprocessor_objections::status.eq("open"))
+                    .count()
+                    .get_result(c)
+                    .await?,
             )
         })
     })
