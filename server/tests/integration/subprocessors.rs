@@ -8,7 +8,7 @@ use std::time::Duration;
 use app::backend::audit::AuditContext;
 use app::backend::clock::Clock;
 use app::backend::db::DbError;
-use app::backend::db::schema::subprocessor_objections;
+use app::backend::db::schema::{clinics as clinic_rows, subprocessor_objections};
 use app::backend::services::notices::Publisher;
 use app::backend::services::subprocessors::{self, Announcement, Register};
 use app::backend::services::{clinics, demo};
@@ -20,7 +20,7 @@ use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
 use crate::common::smtp::SmtpSink;
-use crate::common::{TestApp, csrf_in, demo_app, eventually, location};
+use crate::common::{TestApp, csrf_in, demo_app, eventually, link_in_mail, location};
 use crate::tenancy::clinic_input;
 
 async fn register(app: &TestApp) -> Register {
@@ -155,15 +155,20 @@ async fn announcing_a_change_emails_every_clinic_contact_and_subscriber_once() {
     app.stop().await;
 }
 
-async fn objections_of(app: &TestApp, change: Uuid) -> Vec<(String, String)> {
+/// The demo clinic's objections to `change`, oldest first: id, status
+/// and reason.
+async fn objections_of(app: &TestApp, change: Uuid) -> Vec<(Uuid, String, String)> {
     app.db
         .scoped(Scope::System, move |c| {
             Box::pin(async move {
                 Ok::<_, DbError>(
                     subprocessor_objections::table
+                        .inner_join(clinic_rows::table)
                         .filter(subprocessor_objections::change_id.eq(change))
+                        .filter(clinic_rows::slug.eq("demo"))
                         .order(subprocessor_objections::raised_at)
                         .select((
+                            subprocessor_objections::id,
                             subprocessor_objections::status,
                             subprocessor_objections::reason,
                         ))
@@ -190,6 +195,26 @@ async fn a_clinic_objects_from_the_emailed_link_until_the_deadline_and_the_opera
     .await;
     let change = announced.change;
 
+    // Another clinic objects too; the demo clinic never sees its reason.
+    let north = clinics::create(
+        &app.db,
+        &AuditContext::cli(),
+        clinic_input("north", "owner@north.example"),
+    )
+    .await
+    .expect("north");
+    let north_reason = "North's board has not approved any transfer to the US.";
+    subprocessors::object(
+        &app.state,
+        &AuditContext::cli(),
+        north,
+        None,
+        change,
+        north_reason,
+    )
+    .await
+    .expect("north objects");
+
     // The emailed link opens the change in the owner's clinic.
     app.sign_in(demo::DEMO_OWNER_EMAIL).await;
     let opened = app
@@ -203,6 +228,10 @@ async fn a_clinic_objects_from_the_emailed_link_until_the_deadline_and_the_opera
     );
     let html = app.text(&page).await;
     assert!(html.contains("Object to this change"), "{html}");
+    assert!(
+        !html.contains(north_reason),
+        "another clinic's objection is not shown"
+    );
     let csrf = csrf_in(&html).expect("form token");
 
     // Too short a reason keeps what was typed.
@@ -238,21 +267,8 @@ async fn a_clinic_objects_from_the_emailed_link_until_the_deadline_and_the_opera
     let operator_page = format!("/admin/platform/subprocessors/changes/{change}");
     let html = app.text(&operator_page).await;
     assert!(html.contains(reason), "the operator sees the objection");
-    let objection = app
-        .db
-        .scoped(Scope::System, move |c| {
-            Box::pin(async move {
-                Ok::<_, DbError>(
-                    subprocessor_objections::table
-                        .filter(subprocessor_objections::change_id.eq(change))
-                        .select(subprocessor_objections::id)
-                        .first::<Uuid>(c)
-                        .await?,
-                )
-            })
-        })
-        .await
-        .expect("objection id");
+    assert!(html.contains(north_reason), "and every other clinic's");
+    let objection = objections_of(&app, change).await[0].0;
     let csrf = csrf_in(&html).expect("form token");
     let note = "Processing stays in the EU region; the transfer clauses cover support access only.";
     let resolved = app
@@ -267,7 +283,7 @@ async fn a_clinic_objects_from_the_emailed_link_until_the_deadline_and_the_opera
         )
         .await;
     assert_eq!(resolved.status(), 303);
-    assert_eq!(objections_of(&app, change).await[0].0, "resolved");
+    assert_eq!(objections_of(&app, change).await[0].1, "resolved");
     assert!(
         eventually(Duration::from_secs(20), || async {
             ["dpo@lindenhof-clinic.example", demo::DEMO_OWNER_EMAIL]
@@ -280,6 +296,44 @@ async fn a_clinic_objects_from_the_emailed_link_until_the_deadline_and_the_opera
         })
         .await,
         "the resolution reaches the clinic's Owner and Privacy Officer"
+    );
+
+    // With no open objection the clinic may object again, and withdraw it.
+    app.sign_in(demo::DEMO_OWNER_EMAIL).await;
+    let csrf = app.csrf_on(&page).await;
+    let second = "We still need the data processing agreement in German.";
+    let objected = app
+        .post_form(&page, &csrf, &[("intent", "object"), ("reason", second)])
+        .await;
+    assert_eq!(objected.status(), 303);
+    let open = objections_of(&app, change).await[1].0;
+    let withdrawn = app
+        .post_form(
+            &page,
+            &csrf,
+            &[("intent", "withdraw"), ("objection", &open.to_string())],
+        )
+        .await;
+    assert_eq!(withdrawn.status(), 303);
+    let statuses: Vec<String> = objections_of(&app, change)
+        .await
+        .into_iter()
+        .map(|o| o.1)
+        .collect();
+    assert_eq!(statuses, ["resolved", "withdrawn"]);
+    let html = app.text(&page).await;
+    assert!(html.contains("Withdrawn on"), "{html}");
+    let again = app
+        .post_form(
+            &page,
+            &csrf,
+            &[("intent", "withdraw"), ("objection", &open.to_string())],
+        )
+        .await;
+    assert_eq!(
+        again.status(),
+        422,
+        "a withdrawn objection is not open any more"
     );
 
     // After the deadline, a new objection is refused and nothing is stored.
@@ -299,7 +353,7 @@ async fn a_clinic_objects_from_the_emailed_link_until_the_deadline_and_the_opera
         .await;
     assert_eq!(late.status(), 422);
     assert!(late.text().await.expect("body").contains("closed"));
-    assert_eq!(objections_of(&app, change).await.len(), 1);
+    assert_eq!(objections_of(&app, change).await.len(), 2);
     app.stop().await;
 }
 
@@ -387,6 +441,25 @@ async fn changes_take_effect_at_their_date_and_the_outputs_validate() {
     .await
     .expect_err("already concerned by the replacement");
     assert!(twice.to_string().contains("already announced"), "{twice}");
+
+    // A cancelled change never takes effect and leaves the feed.
+    let spare = subprocessors::create(
+        &app.state,
+        &ctx,
+        Publisher::Platform,
+        entry("Spare Mail Ltd", "Email delivery"),
+        None,
+    )
+    .await
+    .expect("proposed");
+    let cancelled = announce(&app, ChangeKind::Add, spare, None, at + Days::days(5)).await;
+    subprocessors::cancel(&app.state, &ctx, Publisher::Platform, cancelled.change)
+        .await
+        .expect("cancelled");
+    let twice = subprocessors::cancel(&app.state, &ctx, Publisher::Platform, cancelled.change)
+        .await
+        .expect_err("already cancelled");
+    assert!(twice.to_string().contains("cancelled"), "{twice}");
 
     let status = |register: &Register, id: Uuid| {
         register
@@ -504,6 +577,15 @@ async fn changes_take_effect_at_their_date_and_the_outputs_validate() {
                 .iter()
                 .any(|e| e.id == format!("urn:uuid:{id}")))
     );
+    app.clock.set(at + Days::days(6));
+    assert_eq!(
+        subprocessors::apply_due(&app.state).await.expect("job"),
+        1,
+        "the retirement, not the cancelled addition"
+    );
+    let last = register(&app).await;
+    assert_eq!(status(&last, payments), "retired");
+    assert_eq!(status(&last, spare), "proposed");
     app.stop().await;
 }
 
@@ -521,4 +603,176 @@ async fn validate(app: &TestApp, json: &serde_json::Value) {
         .expect("a valid JSON Schema");
     let errors: Vec<String> = validator.iter_errors(json).map(|e| e.to_string()).collect();
     assert!(errors.is_empty(), "{errors:?}\n{json:#}");
+}
+
+/// Subscribes `email` to `topics` through the public form and confirms it
+/// from the emailed link.
+async fn subscribe_and_confirm(app: &TestApp, sink: &SmtpSink, email: &str, topics: &[&str]) {
+    let csrf = app.csrf_on("/subscribe").await;
+    let mut fields = vec![("email", email)];
+    fields.extend(topics.iter().map(|t| ("topics", *t)));
+    let response = app.post_form("/subscribe", &csrf, &fields).await;
+    assert_eq!(response.status(), 303, "subscribing {email}");
+    let mut link = None;
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            link = link_in_mail(sink, email, "/subscribe/confirm?t=");
+            let found = link.is_some();
+            async move { found }
+        })
+        .await,
+        "no confirmation link for {email}"
+    );
+    let link = link.expect("link");
+    let (_, token) = link.split_once("?t=").expect("token");
+    let confirmed = app
+        .post_form("/subscribe/confirm", &csrf, &[("t", token)])
+        .await;
+    assert_eq!(confirmed.status(), 200);
+    assert!(
+        confirmed
+            .text()
+            .await
+            .expect("body")
+            .contains("You are subscribed")
+    );
+}
+
+async fn topics_of(app: &TestApp, email: &'static str) -> Vec<String> {
+    use app::backend::db::schema::subscribers;
+    app.db
+        .scoped(Scope::System, move |c| {
+            Box::pin(async move {
+                Ok::<_, DbError>(
+                    subscribers::table
+                        .filter(subscribers::email.eq(email))
+                        .select(subscribers::topics)
+                        .first(c)
+                        .await?,
+                )
+            })
+        })
+        .await
+        .expect("topics")
+}
+
+#[tokio::test]
+async fn subscribers_choose_sub_processor_changes_and_the_operator_form_keeps_its_input() {
+    let sink = SmtpSink::start();
+    let app = demo_app(Some(&sink)).await;
+
+    // A subscription without a topic is refused with the address kept.
+    let csrf = app.csrf_on("/subscribe?topic=subprocessors").await;
+    let none = app
+        .post_form("/subscribe", &csrf, &[("email", "reader@example.org")])
+        .await;
+    assert_eq!(none.status(), 422);
+    let body = none.text().await.expect("body");
+    assert!(
+        body.contains("Choose at least one kind of change notice"),
+        "{body}"
+    );
+    assert!(body.contains("reader@example.org"));
+
+    subscribe_and_confirm(&app, &sink, "reader@example.org", &["subprocessors"]).await;
+    subscribe_and_confirm(&app, &sink, "policy@example.org", &["notices"]).await;
+    assert_eq!(
+        topics_of(&app, "reader@example.org").await,
+        ["subprocessors"]
+    );
+    // A confirmed subscriber asking for more keeps what they had until the
+    // new link is confirmed.
+    let response = app
+        .post_form(
+            "/subscribe",
+            &csrf,
+            &[("email", "policy@example.org"), ("topics", "subprocessors")],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(topics_of(&app, "policy@example.org").await, ["notices"]);
+    let unconfirmed = app
+        .post_form(
+            "/subscribe",
+            &csrf,
+            &[
+                ("email", "unconfirmed@example.org"),
+                ("topics", "subprocessors"),
+            ],
+        )
+        .await;
+    assert_eq!(unconfirmed.status(), 303);
+
+    // The operator's announcement: a date inside the window is refused at
+    // the date field, with everything typed kept.
+    app.sign_in(demo::DEMO_OPERATOR_EMAIL).await;
+    let form = "/admin/platform/subprocessors/announce";
+    let csrf = app.csrf_on(form).await;
+    let openai = proposed(&app).await.to_string();
+    let summary = "Summaries of <anonymised> notes, as clinics asked.";
+    let soon = (app.clock.now() + Days::days(10))
+        .format("%Y-%m-%d")
+        .to_string();
+    let fields = [
+        ("kind", "add"),
+        ("subprocessor", openai.as_str()),
+        ("summary", summary),
+        ("effective_at", soon.as_str()),
+        ("confirm", "on"),
+    ];
+    let refused = app.post_form(form, &csrf, &fields).await;
+    assert_eq!(refused.status(), 422);
+    let body = refused.text().await.expect("body");
+    assert!(body.contains("at the earliest"), "{body}");
+    assert!(
+        body.contains("field-effective_at-error"),
+        "the error stands at the date field"
+    );
+    assert!(
+        body.contains("Summaries of &lt;anonymised&gt; notes"),
+        "{body}"
+    );
+    assert!(!body.contains("<anonymised>"));
+
+    let later = (app.clock.now() + Days::days(32))
+        .format("%Y-%m-%d")
+        .to_string();
+    let mut fields = fields;
+    fields[3] = ("effective_at", later.as_str());
+    let announced = app.post_form(form, &csrf, &fields).await;
+    assert_eq!(announced.status(), 303);
+    assert!(location(&announced).starts_with("/admin/platform/subprocessors/changes/"));
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            sink.messages().iter().any(|m| {
+                m.to.iter().any(|t| t == "reader@example.org") && m.text().contains("OpenAI")
+            })
+        })
+        .await,
+        "the sub-processor subscriber is told"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for quiet in ["policy@example.org", "unconfirmed@example.org"] {
+        assert!(
+            !sink
+                .messages()
+                .iter()
+                .any(|m| m.to.iter().any(|t| t == quiet) && m.text().contains("OpenAI")),
+            "{quiet} did not confirm sub-processor changes"
+        );
+    }
+
+    // Confirming the second link adds the topic to what the subscriber had.
+    let link = link_in_mail(&sink, "policy@example.org", "/subscribe/confirm?t=").expect("link");
+    let (_, token) = link.split_once("?t=").expect("token");
+    let csrf = app.csrf_on("/subscribe").await;
+    let confirmed = app
+        .post_form("/subscribe/confirm", &csrf, &[("t", token)])
+        .await;
+    assert_eq!(confirmed.status(), 200);
+    assert_eq!(
+        topics_of(&app, "policy@example.org").await,
+        ["notices", "subprocessors"]
+    );
+    app.stop().await;
 }
