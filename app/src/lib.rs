@@ -31,6 +31,9 @@ use crate::pages::admin::sso::SsoPage;
 use crate::pages::admin::team::{RemoveMemberPage, TeamPage};
 use crate::pages::auth::{InvitePage, LinkPage, LoginPage, LoginSentPage};
 use crate::pages::clinic::privacy::ClinicPrivacyPage;
+use crate::pages::consent::{
+    ConsentRecordsPage, ConsentSettingsPage, CookieFormPage, CookieSettingsPage, PurposeFormPage,
+};
 use crate::pages::error::NotFoundPage;
 use crate::pages::home::HomePage;
 use crate::pages::notices::admin::{
@@ -162,6 +165,13 @@ pub fn App() -> impl IntoView {
                     ssr=SsrMode::Async
                 />
                 <Route path=(StaticSegment("admin"), StaticSegment("c"), ParamSegment("clinic"), StaticSegment("meta")) view=MetaSettingsPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("c"), ParamSegment("clinic"), StaticSegment("cookies")) view=CookieSettingsPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("admin"), StaticSegment("c"), ParamSegment("clinic"), StaticSegment("consent")) view=ConsentSettingsPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("admin"), StaticSegment("c"), ParamSegment("clinic"), StaticSegment("consent"), StaticSegment("records")) view=ConsentRecordsPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("admin"), StaticSegment("c"), ParamSegment("clinic"), StaticSegment("consent"), StaticSegment("purposes"), StaticSegment("new")) view=PurposeFormPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("admin"), StaticSegment("c"), ParamSegment("clinic"), StaticSegment("consent"), StaticSegment("purposes"), ParamSegment("id")) view=PurposeFormPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("admin"), StaticSegment("c"), ParamSegment("clinic"), StaticSegment("consent"), StaticSegment("cookies"), StaticSegment("new")) view=CookieFormPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("admin"), StaticSegment("c"), ParamSegment("clinic"), StaticSegment("consent"), StaticSegment("cookies"), ParamSegment("id")) view=CookieFormPage ssr=SsrMode::Async/>
                 <Route
                     path=(StaticSegment("admin"), StaticSegment("c"), ParamSegment("clinic"), StaticSegment("team"), ParamSegment("member"), StaticSegment("remove"))
                     view=RemoveMemberPage

@@ -47,7 +47,11 @@ fn needs_form_token(path: &str) -> bool {
     ["/login", "/auth/", "/invite/", "/admin", "/subscribe"]
         .iter()
         .any(|prefix| path.starts_with(prefix))
-        || (path.starts_with("/c/") && (path.contains("/requests/") || path.contains("/subscribe")))
+        || (path.starts_with("/c/")
+            && (path.contains("/requests/")
+                || path.contains("/subscribe")
+                || path.ends_with("/cookies")
+                || path.contains("/consents")))
 }
 
 fn time_from(session_value: Option<String>) -> Option<DateTime<Utc>> {

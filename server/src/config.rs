@@ -53,6 +53,8 @@ pub struct Config {
     pub worker_lease: std::time::Duration,
     /// Most change-notice emails sent per second.
     pub campaign_rate: u32,
+    /// Consent API requests accepted per minute from one address.
+    pub consent_rate_per_minute: u32,
     /// Maximum pooled database connections of this process.
     pub db_pool_size: usize,
     /// Idle and absolute limits of signed-in sessions.
@@ -176,6 +178,13 @@ impl Config {
         let campaign_rate =
             u32::try_from(parse_count(&get, "PORTAL_CAMPAIGN_RATE", 200, 1..=100_000)?)
                 .unwrap_or(200);
+        let consent_rate_per_minute = u32::try_from(parse_count(
+            &get,
+            "PORTAL_CONSENT_RATE_PER_MINUTE",
+            600,
+            1..=10_000_000,
+        )?)
+        .unwrap_or(600);
         let db_pool_size = parse_count(&get, "PORTAL_DB_POOL_SIZE", 16, 2..=256)?;
         let idle_minutes = parse_count(&get, "PORTAL_SESSION_IDLE_MINUTES", 30, 5..=1440)?;
         let max_hours = parse_count(&get, "PORTAL_SESSION_MAX_HOURS", 12, 1..=168)?;
@@ -197,6 +206,7 @@ impl Config {
             worker_concurrency,
             worker_lease,
             campaign_rate,
+            consent_rate_per_minute,
             db_pool_size,
             sessions,
         })

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod consent;
 pub mod forms;
 pub mod guard;
 pub mod notices;
@@ -54,6 +55,7 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
     routes.extend(requests_admin::routes());
     routes.extend(notices::routes());
     routes.extend(subprocessors::routes());
+    routes.extend(consent::routes());
     routes
 }
 

@@ -59,4 +59,6 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub crypto: Crypto,
     pub clock: Arc<dyn Clock>,
+    /// Caches and record writers of the consent service.
+    pub consent: crate::backend::services::consent::Runtime,
 }

@@ -18,6 +18,7 @@ pub enum Section {
     Requests,
     Notices,
     Subprocessors,
+    Consent,
     Meta,
     Team,
     Settings,
@@ -96,6 +97,7 @@ pub fn AdminLayout(
                         {link(Section::Requests, format!("{base}/requests"), "Privacy requests")}
                         {link(Section::Notices, format!("{base}/notices"), "Policies and notices")}
                         {link(Section::Subprocessors, format!("{base}/subprocessors"), "Sub-processors")}
+                        {link(Section::Consent, format!("{base}/consent"), "Consent and cookies")}
                         {link(Section::Team, format!("{base}/team"), "Team")}
                         {allows(role, ClinicPermission::ManageSettings)
                             .then(|| link(Section::Settings, format!("{base}/settings"), "Clinic settings"))}

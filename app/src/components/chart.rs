@@ -101,3 +101,98 @@ pub fn WeeklyRequestsChart(
         </figure>
     }
 }
+
+/// Share of records that gave each optional purpose, per week, as one line
+/// per purpose; the same numbers in a table for screen readers.
+#[component]
+pub fn OptInChart(rates: Vec<crate::domain::consent::WeeklyRate>) -> impl IntoView {
+    if rates.is_empty() {
+        return view! { <p class="empty">"No choices recorded in the last weeks yet."</p> }
+            .into_any();
+    }
+    let (width, height, left, bottom) = (640.0_f64, 220.0_f64, 40.0_f64, 28.0_f64);
+    let mut weeks: Vec<chrono::NaiveDate> = rates.iter().map(|r| r.0).collect();
+    weeks.sort();
+    weeks.dedup();
+    let mut purposes: Vec<String> = rates.iter().map(|r| r.1.clone()).collect();
+    purposes.sort();
+    purposes.dedup();
+    let slot = (width - left - 10.0) / (weeks.len().max(2) - 1) as f64;
+    let x = |week: &chrono::NaiveDate| {
+        left + weeks.iter().position(|w| w == week).unwrap_or(0) as f64 * slot
+    };
+    let y = |share: f64| height - bottom - share * (height - bottom - 12.0);
+    let share = |given: i64, total: i64| {
+        if total > 0 {
+            given as f64 / total as f64
+        } else {
+            0.0
+        }
+    };
+    let lines = purposes
+        .iter()
+        .enumerate()
+        .map(|(k, purpose)| {
+            let points: Vec<String> = rates
+                .iter()
+                .filter(|r| &r.1 == purpose)
+                .map(|r| format!("{:.1},{:.1}", x(&r.0), y(share(r.2, r.3))))
+                .collect();
+            let colour = COLOURS[k % COLOURS.len()];
+            let dots = rates
+                .iter()
+                .filter(|r| &r.1 == purpose)
+                .map(|r| {
+                    let title = format!("{purpose}, week of {}: {:.0}% of {}", r.0, share(r.2, r.3) * 100.0, r.3);
+                    view! { <circle cx=format!("{:.1}", x(&r.0)) cy=format!("{:.1}", y(share(r.2, r.3))) r="3.5" fill=colour><title>{title}</title></circle> }
+                })
+                .collect_view();
+            view! {
+                <polyline points=points.join(" ") fill="none" stroke=colour stroke-width="2"/>
+                {dots}
+            }
+        })
+        .collect_view();
+    let labels = weeks
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 2 == 0)
+        .map(|(_, week)| view! { <text x=format!("{:.1}", x(week)) y=format!("{:.1}", height - 8.0) text-anchor="middle" class="axis">{week.format("%d %b").to_string()}</text> })
+        .collect_view();
+    let legend = purposes
+        .iter()
+        .enumerate()
+        .map(|(k, purpose)| view! {
+            <li>
+                <svg class="swatch" viewBox="0 0 10 10" aria-hidden="true"><rect width="10" height="10" rx="2" fill=COLOURS[k % COLOURS.len()]/></svg>
+                {purpose.clone()}
+            </li>
+        })
+        .collect_view();
+    let rows = rates
+        .iter()
+        .map(|(week, purpose, given, total)| view! {
+            <tr><th scope="row">{week.to_string()}</th><td>{purpose.clone()}</td><td>{*given}</td><td>{*total}</td>
+            <td>{format!("{:.0}%", share(*given, *total) * 100.0)}</td></tr>
+        })
+        .collect_view();
+    view! {
+        <figure class="chart">
+            <svg viewBox=format!("0 0 {width} {height}") role="img" aria-labelledby="optin-title">
+                <title id="optin-title">"Share of visitors who gave each optional purpose, per week"</title>
+                <line x1=left y1=height - bottom x2=width y2=height - bottom stroke="#8a98a6"/>
+                <text x="4" y="16" class="axis">"100%"</text>
+                <text x="4" y=format!("{:.1}", height - bottom) class="axis">"0%"</text>
+                {lines}
+                {labels}
+            </svg>
+            <figcaption><ul class="legend">{legend}</ul></figcaption>
+            <table class="visually-hidden">
+                <caption>"Opt-in rate per purpose and week"</caption>
+                <thead><tr><th scope="col">"Week"</th><th scope="col">"Purpose"</th><th scope="col">"Given"</th><th scope="col">"Choices"</th><th scope="col">"Rate"</th></tr></thead>
+                <tbody>{rows}</tbody>
+            </table>
+        </figure>
+    }
+    .into_any()
+}

@@ -1,9 +1,58 @@
 //! Pure rules of the portal: typed values and the decisions made on them.
 //! Nothing here performs I/O, so everything is unit-tested in place.
 
+/// Defines a closed set of values with a stored form and an English label.
+macro_rules! catalog {
+    ($(#[$meta:meta])* $name:ident, $expected:literal, { $($variant:ident => ($stored:literal, $label:literal)),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name {
+            $($variant),+
+        }
+
+        impl $name {
+            /// Every value, in the order forms list them.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            /// Stored form, also used in forms and JSON.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $stored),+
+                }
+            }
+
+            /// English name.
+            pub fn label(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $label),+
+                }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = $crate::domain::clinic::InvalidValue;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::ALL
+                    .iter()
+                    .copied()
+                    .find(|v| v.as_str() == s.trim())
+                    .ok_or($crate::domain::clinic::InvalidValue($expected))
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
 pub mod audit;
 pub mod clinic;
 pub mod clinic_profile;
+pub mod consent;
 pub mod csv;
 pub mod deadline;
 pub mod diff;

@@ -3,62 +3,11 @@
 //! transfer safeguard, and the announced changes to the list, which clinics
 //! may object to until the objection window closes (Art. 28(2)).
 
-use std::fmt;
-use std::str::FromStr;
-
 use chrono::{DateTime, Duration, Utc};
 
-use super::clinic::{CountryCode, InvalidValue, parse_web_url};
+use super::clinic::{CountryCode, parse_web_url};
 use super::forms::FieldErrors;
 use super::text::{clean_optional_text, clean_text};
-
-/// Defines a closed set of values with a stored form and an English label.
-macro_rules! catalog {
-    ($(#[$meta:meta])* $name:ident, $expected:literal, { $($variant:ident => ($stored:literal, $label:literal)),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum $name {
-            $($variant),+
-        }
-
-        impl $name {
-            /// Every value, in the order forms list them.
-            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
-
-            /// Stored form, also used in forms and JSON.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $(Self::$variant => $stored),+
-                }
-            }
-
-            /// English name.
-            pub fn label(self) -> &'static str {
-                match self {
-                    $(Self::$variant => $label),+
-                }
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = InvalidValue;
-
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                Self::ALL
-                    .iter()
-                    .copied()
-                    .find(|v| v.as_str() == s.trim())
-                    .ok_or(InvalidValue($expected))
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
 
 catalog!(
     /// Categories of personal data a sub-processor receives.

@@ -62,6 +62,9 @@ struct Fixture {
     b_campaign: String,
     /// A change of the platform's register (every clinic may see it).
     platform_change: String,
+    /// B's consent purpose and cookie.
+    b_purpose: String,
+    b_cookie: String,
 }
 
 async fn fixture() -> Fixture {
@@ -108,6 +111,7 @@ async fn fixture() -> Fixture {
     let (b_request, b_file) = request_with_file(&app, b).await;
     let b_campaign = campaign(&app, b).await;
     let platform_change = platform_change(&app).await;
+    let (b_purpose, b_cookie) = consent_setup(&app, b).await;
     Fixture {
         app,
         b_slug: "bravo".into(),
@@ -117,7 +121,46 @@ async fn fixture() -> Fixture {
         b_file: b_file.to_string(),
         b_campaign: b_campaign.to_string(),
         platform_change: platform_change.to_string(),
+        b_purpose: b_purpose.to_string(),
+        b_cookie: b_cookie.to_string(),
     }
+}
+
+/// A purpose and a cookie in clinic `b`.
+async fn consent_setup(app: &TestApp, b: app::domain::clinic::ClinicId) -> (Uuid, Uuid) {
+    use app::backend::services::consent;
+    use app::domain::consent::{CookieForm, PurposeForm};
+    let purpose = PurposeForm {
+        key: "analytics".into(),
+        channel: "website".into(),
+        name_en: "Analytics".into(),
+        description_en: "Counting visits.".into(),
+        legal_basis: "consent".into(),
+        ..PurposeForm::default()
+    }
+    .validate()
+    .expect("purpose");
+    let cookie = CookieForm {
+        name: "_pk_id".into(),
+        domain: "bravo.example".into(),
+        provider: "Analytics".into(),
+        duration: "13 months".into(),
+        party: "first".into(),
+        purpose: "analytics".into(),
+    }
+    .validate()
+    .expect("cookie");
+    consent::seed_if_empty(
+        &app.db,
+        &AuditContext::cli(),
+        b,
+        vec![purpose],
+        vec![cookie],
+    )
+    .await
+    .expect("consent settings of B");
+    let settings = consent::settings(&app.db, b).await.expect("settings of B");
+    (settings.purposes[0].id, settings.cookies[0].id)
 }
 
 /// An announced change of the platform's sub-processors.
@@ -239,6 +282,14 @@ async fn request_with_file(app: &TestApp, b: ClinicId) -> (Uuid, Uuid) {
 impl Fixture {
     fn fill(&self, template: &str) -> String {
         template
+            .replace(
+                "/consent/purposes/{id}",
+                &format!("/consent/purposes/{}", self.b_purpose),
+            )
+            .replace(
+                "/consent/cookies/{id}",
+                &format!("/consent/cookies/{}", self.b_cookie),
+            )
             .replace("{clinic}", &self.b_slug)
             .replace("{slug}", &self.b_slug)
             .replace("{member}", &self.b_member)

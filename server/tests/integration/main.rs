@@ -6,6 +6,7 @@ mod common;
 
 mod audit;
 mod cli;
+mod consent;
 mod cross_tenant;
 mod health;
 mod jobs;

@@ -104,6 +104,7 @@ async fn two_clinics(db: &Db) -> (ClinicId, ClinicId) {
                 let (document, version) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
                 let (list, campaign) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
                 let (subprocessor, change) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+                let (purpose, config) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
                 let tag = if clinic == a { "AAAA" } else { "BBBB" };
                 let hash = |n: u8| format!("\\x{}", format!("{n:02x}").repeat(16) + &uuid::Uuid::new_v4().simple().to_string());
                 for sql in [
@@ -200,6 +201,33 @@ async fn two_clinics(db: &Db) -> (ClinicId, ClinicId) {
                     format!(
                         "INSERT INTO subprocessor_objections (id, change_id, clinic_id, reason) \
                          VALUES ('{}', '{change}', '{id}', 'We cannot accept this host.')",
+                        uuid::Uuid::new_v4()
+                    ),
+                    format!(
+                        "INSERT INTO consent_purposes (id, clinic_id, key, channel, name_en, name_uk, \
+                         description_en, description_uk, legal_basis) VALUES ('{purpose}', '{id}', \
+                         'analytics', 'website', 'Analytics', '', 'Counting visits.', '', 'consent')"
+                    ),
+                    format!(
+                        "INSERT INTO consent_cookies (id, clinic_id, purpose_id, name, domain, provider, \
+                         duration, party) VALUES ('{}', '{id}', '{purpose}', '_pk_id', 'clinic.example', \
+                         'Analytics', '13 months', 'first')",
+                        uuid::Uuid::new_v4()
+                    ),
+                    format!(
+                        "INSERT INTO consent_configs (id, clinic_id, version, content_hash, purposes) \
+                         VALUES ('{config}', '{id}', 1, '{}', '[]')",
+                        "ab".repeat(32)
+                    ),
+                    format!(
+                        "INSERT INTO consent_keys (clinic_id, key_id, public_key, secret_sealed) \
+                         VALUES ('{id}', 'k1', '\\x{}', '\\x00')",
+                        "00".repeat(32)
+                    ),
+                    format!(
+                        "INSERT INTO consent_records (id, clinic_id, subject_id, config_id, choices, source, \
+                         recorded_at, receipt) VALUES ('{}', '{id}', 'subject-0123456789', '{config}', \
+                         '{{}}', 'api', now(), 'a.b.c')",
                         uuid::Uuid::new_v4()
                     ),
                 ] {

@@ -450,6 +450,75 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    consent_purposes (id) {
+        id -> Uuid,
+        clinic_id -> Uuid,
+        key -> Text,
+        channel -> Text,
+        name_en -> Text,
+        name_uk -> Text,
+        description_en -> Text,
+        description_uk -> Text,
+        legal_basis -> Text,
+        strictly_necessary -> Bool,
+        position -> Integer,
+        archived_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    consent_cookies (id) {
+        id -> Uuid,
+        clinic_id -> Uuid,
+        purpose_id -> Uuid,
+        name -> Text,
+        domain -> Text,
+        provider -> Text,
+        duration -> Text,
+        party -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    consent_configs (id) {
+        id -> Uuid,
+        clinic_id -> Uuid,
+        version -> Integer,
+        content_hash -> Text,
+        purposes -> Jsonb,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    consent_keys (clinic_id) {
+        clinic_id -> Uuid,
+        key_id -> Text,
+        public_key -> Bytea,
+        secret_sealed -> Bytea,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    consent_records (id) {
+        id -> Uuid,
+        clinic_id -> Uuid,
+        subject_id -> Text,
+        config_id -> Uuid,
+        choices -> Jsonb,
+        source -> Text,
+        gpc -> Bool,
+        recorded_at -> Timestamptz,
+        receipt -> Text,
+    }
+}
+
 diesel::joinable!(memberships -> clinics (clinic_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(audit_events -> clinics (clinic_id));
@@ -477,6 +546,8 @@ diesel::joinable!(subprocessor_objections -> subprocessor_changes (change_id));
 diesel::joinable!(subprocessor_changes -> subprocessors (subprocessor_id));
 diesel::joinable!(campaigns -> subprocessor_changes (change_id));
 diesel::joinable!(subprocessor_objections -> clinics (clinic_id));
+diesel::joinable!(consent_cookies -> consent_purposes (purpose_id));
+diesel::joinable!(consent_records -> consent_configs (config_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     platform,
@@ -509,4 +580,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     subprocessors,
     subprocessor_changes,
     subprocessor_objections,
+    consent_purposes,
+    consent_cookies,
+    consent_configs,
+    consent_keys,
+    consent_records,
 );

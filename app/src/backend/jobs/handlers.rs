@@ -44,6 +44,7 @@ impl JobContext {
             settings: self.settings.clone(),
             crypto: self.crypto.clone(),
             clock: self.clock.clone(),
+            consent: Default::default(),
         }
     }
 }

@@ -10,6 +10,7 @@ use crate::backend::db::{Db, DbError};
 use crate::backend::models::clinic::Platform;
 use crate::backend::models::user::NewUser;
 use crate::backend::services::clinics::{self, CreateClinic, CreateClinicError, NewOwner};
+use crate::backend::services::consent;
 use crate::backend::services::notices::{self, Publisher};
 use crate::backend::services::platform;
 use crate::backend::services::subprocessors;
@@ -77,6 +78,7 @@ pub async fn seed(db: &Db, ctx: &AuditContext) -> Result<DemoOutcome, DemoError>
     seed_subprocessors(db, ctx).await?;
 
     if let Some(existing) = clinics::id_by_slug(db, DEMO_SLUG).await? {
+        seed_consent(db, ctx, existing).await?;
         return Ok(DemoOutcome {
             clinic_id: existing,
             created: false,
@@ -126,6 +128,7 @@ pub async fn seed(db: &Db, ctx: &AuditContext) -> Result<DemoOutcome, DemoError>
         }
         Err(CreateClinicError::Db(e)) => return Err(e.into()),
     };
+    seed_consent(db, ctx, clinic_id).await?;
 
     let team = [
         (
@@ -514,5 +517,160 @@ async fn seed_subprocessors(db: &Db, ctx: &AuditContext) -> Result<(), DemoError
     subprocessors::seed_if_empty(db, ctx, Publisher::Platform, entries)
         .await
         .map_err(|e| DemoError::Invalid(format!("sub-processors: {e}")))?;
+    Ok(())
+}
+
+/// The demo clinic's consent purposes and cookie inventory: what a clinic
+/// website with appointment booking, analytics and video consultations sets,
+/// and the two things patients are asked beyond cookies.
+async fn seed_consent(db: &Db, ctx: &AuditContext, clinic: ClinicId) -> Result<(), DemoError> {
+    use crate::domain::consent::{CookieForm, PurposeForm};
+    let purpose = |key: &str,
+                   channel: &str,
+                   name: (&str, &str),
+                   description: (&str, &str),
+                   basis: &str,
+                   necessary: bool,
+                   position: i32| {
+        PurposeForm {
+            key: key.into(),
+            channel: channel.into(),
+            name_en: name.0.into(),
+            name_uk: name.1.into(),
+            description_en: description.0.into(),
+            description_uk: description.1.into(),
+            legal_basis: basis.into(),
+            strictly_necessary: necessary,
+            position: position.to_string(),
+        }
+        .validate()
+        .map_err(|e| DemoError::Invalid(format!("purpose {key}: {e:?}")))
+    };
+    let purposes = vec![
+        purpose(
+            "necessary",
+            "website",
+            ("Strictly necessary", "Суворо необхідні"),
+            (
+                "Keep you signed in to online booking, remember this choice and protect forms against forgery.",
+                "Зберігають вхід до онлайн-запису, памʼятають цей вибір і захищають форми від підробки.",
+            ),
+            "legitimate_interests",
+            true,
+            0,
+        )?,
+        purpose(
+            "analytics",
+            "website",
+            ("Visit statistics", "Статистика відвідувань"),
+            (
+                "Count visits and the pages used, so we can improve the website. No advertising.",
+                "Підраховують відвідування та переглянуті сторінки, щоб ми покращували сайт. Без реклами.",
+            ),
+            "consent",
+            false,
+            10,
+        )?,
+        purpose(
+            "video",
+            "website",
+            ("Embedded videos", "Вбудовані відео"),
+            (
+                "Play our explanatory videos from an external video platform, which sets its own cookies.",
+                "Відтворюють наші пояснювальні відео із зовнішньої платформи, яка встановлює власні cookie.",
+            ),
+            "consent",
+            false,
+            20,
+        )?,
+        purpose(
+            "ai_messages",
+            "patient",
+            (
+                "AI summaries of your messages",
+                "ШІ-підсумки ваших повідомлень",
+            ),
+            (
+                "Let an AI assistant summarise your messages to the clinic so staff can answer faster. A person always reads your message.",
+                "Дозвольте ШІ-асистенту підсумовувати ваші повідомлення, щоб персонал відповідав швидше. Людина завжди читає ваше повідомлення.",
+            ),
+            "consent",
+            false,
+            30,
+        )?,
+        purpose(
+            "messenger_reminders",
+            "patient",
+            (
+                "Appointment reminders by messenger",
+                "Нагадування про прийом у месенджері",
+            ),
+            (
+                "Send appointment reminders through a messaging app instead of SMS.",
+                "Надсилати нагадування про прийом через месенджер замість SMS.",
+            ),
+            "consent",
+            false,
+            40,
+        )?,
+    ];
+    let cookie =
+        |name: &str, domain: &str, provider: &str, duration: &str, party: &str, purpose: &str| {
+            CookieForm {
+                name: name.into(),
+                domain: domain.into(),
+                provider: provider.into(),
+                duration: duration.into(),
+                party: party.into(),
+                purpose: purpose.into(),
+            }
+            .validate()
+            .map_err(|e| DemoError::Invalid(format!("cookie {name}: {e:?}")))
+        };
+    let cookies = vec![
+        cookie(
+            "booking_session",
+            "www.lindenhof-clinic.example",
+            "Lindenhof Family Clinic",
+            "Session",
+            "first",
+            "necessary",
+        )?,
+        cookie(
+            "cpp_consent_demo",
+            "www.lindenhof-clinic.example",
+            "Lindenhof Family Clinic",
+            "180 days",
+            "first",
+            "necessary",
+        )?,
+        cookie(
+            "_pk_id",
+            "www.lindenhof-clinic.example",
+            "Self-hosted web analytics",
+            "13 months",
+            "first",
+            "analytics",
+        )?,
+        cookie(
+            "_pk_ses",
+            "www.lindenhof-clinic.example",
+            "Self-hosted web analytics",
+            "30 minutes",
+            "first",
+            "analytics",
+        )?,
+        cookie(
+            "VISITOR_INFO1_LIVE",
+            "youtube.com",
+            "Google Ireland Ltd (YouTube)",
+            "6 months",
+            "third",
+            "video",
+        )?,
+    ];
+    consent::seed_if_empty(db, ctx, clinic, purposes, cookies)
+        .await
+        .map_err(|e| DemoError::Invalid(format!("consent: {e}")))?;
     Ok(())
 }

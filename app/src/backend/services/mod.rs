@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod clinics;
+pub mod consent;
 pub mod demo;
 pub mod notices;
 pub mod platform;

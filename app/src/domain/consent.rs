@@ -1,0 +1,833 @@
+//! Consent: the purposes a clinic asks about (with their legal basis), the
+//! cookies that serve them, the configuration version a visitor chooses
+//! against, the choices themselves (with Global Privacy Control applied),
+//! and the receipt that proves a choice: a JWS (RFC 7515, `EdDSA` per RFC
+//! 8037) whose payload uses ISO/IEC TS 27560 field names where they fit.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, SecondsFormat, Utc};
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::forms::FieldErrors;
+use super::text::{clean_optional_text, clean_text};
+
+catalog!(
+    /// Lawful basis of a purpose (GDPR Art. 6(1)).
+    LegalBasis, "one of the listed legal bases", {
+        Consent => ("consent", "Consent"),
+        Contract => ("contract", "Contract"),
+        LegalObligation => ("legal_obligation", "Legal obligation"),
+        VitalInterests => ("vital_interests", "Vital interests"),
+        LegitimateInterests => ("legitimate_interests", "Legitimate interests"),
+    }
+);
+
+catalog!(
+    /// Where a purpose is asked: on the clinic's website (cookies and
+    /// similar), or of patients who confirm their email address.
+    Channel, "website or patient", {
+        Website => ("website", "Website and cookies"),
+        Patient => ("patient", "Patients (confirmed by email)"),
+    }
+);
+
+catalog!(
+    /// Whether a cookie is set by the clinic's own site or by another.
+    Party, "first or third party", {
+        First => ("first", "First party"),
+        Third => ("third", "Third party"),
+    }
+);
+
+catalog!(
+    /// How a consent record came in.
+    Source, "banner, settings_page, api, admin_import or patient", {
+        Banner => ("banner", "Website banner"),
+        SettingsPage => ("settings_page", "Settings page"),
+        Api => ("api", "API"),
+        AdminImport => ("admin_import", "Imported by an admin"),
+        Patient => ("patient", "Patient, confirmed by email"),
+    }
+);
+
+/// Longest purpose name and description.
+pub const NAME_MAX: usize = 100;
+pub const DESCRIPTION_MAX: usize = 1000;
+
+/// A purpose as typed into the admin form.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PurposeForm {
+    pub key: String,
+    pub channel: String,
+    pub name_en: String,
+    pub name_uk: String,
+    pub description_en: String,
+    pub description_uk: String,
+    pub legal_basis: String,
+    pub strictly_necessary: bool,
+    pub position: String,
+}
+
+/// A valid purpose.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Purpose {
+    pub key: String,
+    pub channel: Channel,
+    pub name_en: String,
+    pub name_uk: String,
+    pub description_en: String,
+    pub description_uk: String,
+    pub legal_basis: LegalBasis,
+    pub strictly_necessary: bool,
+    pub position: i32,
+}
+
+/// Checks a purpose key: 2 to 40 of `a-z`, `0-9` and `_`, starting with a
+/// letter (it names the purpose in the banner's HTML and in the API).
+pub fn parse_key(input: &str) -> Result<String, &'static str> {
+    let key = input.trim();
+    let valid = (2..=40).contains(&key.len())
+        && key.starts_with(|c: char| c.is_ascii_lowercase())
+        && key
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if valid {
+        Ok(key.to_owned())
+    } else {
+        Err(
+            "must be 2 to 40 lowercase letters, digits or underscores, starting with a letter, e.g. analytics",
+        )
+    }
+}
+
+impl PurposeForm {
+    /// Checks every field.
+    pub fn validate(&self) -> Result<Purpose, FieldErrors> {
+        let mut e = FieldErrors::new();
+        let key = match parse_key(&self.key) {
+            Ok(key) => Some(key),
+            Err(message) => {
+                e.add("key", format!("The key {message}."));
+                None
+            }
+        };
+        let channel = e.check(
+            "channel",
+            "Where it is asked:",
+            self.channel.parse::<Channel>(),
+        );
+        let name_en = e.check(
+            "name_en",
+            "The English name",
+            clean_text(&self.name_en, NAME_MAX, false),
+        );
+        let name_uk = e.check(
+            "name_uk",
+            "The Ukrainian name",
+            clean_optional_text(&self.name_uk, NAME_MAX, false),
+        );
+        let description_en = e.check(
+            "description_en",
+            "The English description",
+            clean_text(&self.description_en, DESCRIPTION_MAX, true),
+        );
+        let description_uk = e.check(
+            "description_uk",
+            "The Ukrainian description",
+            clean_optional_text(&self.description_uk, DESCRIPTION_MAX, true),
+        );
+        let legal_basis = e.check(
+            "legal_basis",
+            "The legal basis must be",
+            self.legal_basis.parse::<LegalBasis>(),
+        );
+        if self.strictly_necessary && legal_basis == Some(LegalBasis::Consent) {
+            e.add(
+                "legal_basis",
+                "A strictly necessary purpose needs no consent: choose the basis it rests on instead, e.g. contract or legitimate interests.",
+            );
+        }
+        let position = match self.position.trim() {
+            "" => Some(0),
+            text => match text.parse::<i32>() {
+                Ok(n) if (0..=999).contains(&n) => Some(n),
+                _ => {
+                    e.add(
+                        "position",
+                        "The order must be a whole number from 0 to 999.",
+                    );
+                    None
+                }
+            },
+        };
+        match (
+            key,
+            channel,
+            name_en,
+            name_uk,
+            description_en,
+            description_uk,
+            legal_basis,
+            position,
+        ) {
+            (
+                Some(key),
+                Some(channel),
+                Some(name_en),
+                Some(name_uk),
+                Some(description_en),
+                Some(description_uk),
+                Some(legal_basis),
+                Some(position),
+            ) if e.is_empty() => Ok(Purpose {
+                key,
+                channel,
+                name_en,
+                name_uk: name_uk.unwrap_or_default(),
+                description_en,
+                description_uk: description_uk.unwrap_or_default(),
+                legal_basis,
+                strictly_necessary: self.strictly_necessary,
+                position,
+            }),
+            _ => Err(e),
+        }
+    }
+}
+
+/// A cookie as typed into the admin form.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CookieForm {
+    pub name: String,
+    pub domain: String,
+    pub provider: String,
+    pub duration: String,
+    pub party: String,
+    /// Key of the purpose it serves.
+    pub purpose: String,
+}
+
+/// A valid cookie entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CookieEntry {
+    pub name: String,
+    pub domain: String,
+    pub provider: String,
+    pub duration: String,
+    pub party: Party,
+    pub purpose: String,
+}
+
+fn parse_cookie_domain(input: &str) -> Result<String, &'static str> {
+    let domain = input.trim().trim_start_matches('.').to_ascii_lowercase();
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    if domain.len() <= 253 && domain.contains('.') && domain.split('.').all(label_ok) {
+        Ok(domain)
+    } else {
+        Err("must be a domain name such as clinic.example or .clinic.example")
+    }
+}
+
+impl CookieForm {
+    /// Checks every field.
+    pub fn validate(&self) -> Result<CookieEntry, FieldErrors> {
+        let mut e = FieldErrors::new();
+        let name = e.check(
+            "name",
+            "The cookie name",
+            clean_text(&self.name, 200, false),
+        );
+        if name
+            .as_deref()
+            .is_some_and(|n| n.contains([';', '=', ' ', ',']))
+        {
+            e.add(
+                "name",
+                "The cookie name cannot contain spaces, commas, semicolons or '='.",
+            );
+        }
+        let domain = match parse_cookie_domain(&self.domain) {
+            Ok(d) => Some(d),
+            Err(message) => {
+                e.add("domain", format!("The domain {message}."));
+                None
+            }
+        };
+        let provider = e.check(
+            "provider",
+            "The provider",
+            clean_text(&self.provider, 200, false),
+        );
+        let duration = e.check(
+            "duration",
+            "The duration",
+            clean_text(&self.duration, 100, false),
+        );
+        let party = e.check("party", "The cookie must be", self.party.parse::<Party>());
+        let purpose = match parse_key(&self.purpose) {
+            Ok(p) => Some(p),
+            Err(_) => {
+                e.add("purpose", "Choose the purpose this cookie serves.");
+                None
+            }
+        };
+        match (name, domain, provider, duration, party, purpose) {
+            (
+                Some(name),
+                Some(domain),
+                Some(provider),
+                Some(duration),
+                Some(party),
+                Some(purpose),
+            ) if e.is_empty() => Ok(CookieEntry {
+                name,
+                domain,
+                provider,
+                duration,
+                party,
+                purpose,
+            }),
+            _ => Err(e),
+        }
+    }
+}
+
+/// Text in the portal's two languages; Ukrainian may be empty (English is
+/// shown instead).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Localized {
+    pub en: String,
+    pub uk: String,
+}
+
+impl Localized {
+    /// The text for a locale tag, falling back to English.
+    pub fn get(&self, locale: &str) -> &str {
+        if locale == "uk" && !self.uk.is_empty() {
+            &self.uk
+        } else {
+            &self.en
+        }
+    }
+}
+
+/// A purpose as published in a configuration version (and in the API).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishedPurpose {
+    pub key: String,
+    pub channel: String,
+    pub name: Localized,
+    pub description: Localized,
+    pub legal_basis: String,
+    pub strictly_necessary: bool,
+}
+
+impl From<&Purpose> for PublishedPurpose {
+    fn from(p: &Purpose) -> Self {
+        Self {
+            key: p.key.clone(),
+            channel: p.channel.as_str().to_owned(),
+            name: Localized {
+                en: p.name_en.clone(),
+                uk: p.name_uk.clone(),
+            },
+            description: Localized {
+                en: p.description_en.clone(),
+                uk: p.description_uk.clone(),
+            },
+            legal_basis: p.legal_basis.as_str().to_owned(),
+            strictly_necessary: p.strictly_necessary,
+        }
+    }
+}
+
+/// Content hash of a configuration: SHA-256 of its purposes' JSON, in the
+/// order shown. Equal hashes mean visitors were asked the same question.
+pub fn content_hash(purposes: &[PublishedPurpose]) -> String {
+    let json = serde_json::to_vec(purposes).unwrap_or_default();
+    hex::encode(Sha256::digest(json))
+}
+
+/// Per-purpose decisions, by purpose key.
+pub type Choices = BTreeMap<String, bool>;
+
+/// A problem with one part of a submitted choice, located by JSON Pointer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub path: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The choices that are recorded for `requested` against `purposes` of
+/// `channel`: strictly necessary purposes are always on; under Global
+/// Privacy Control every other purpose is off whatever was requested.
+/// A key that is not an optional purpose of the configuration is refused;
+/// an optional purpose left out is off.
+pub fn resolve_choices(
+    purposes: &[PublishedPurpose],
+    channel: Channel,
+    requested: &Choices,
+    gpc: bool,
+) -> Result<Choices, Vec<Problem>> {
+    let asked: Vec<&PublishedPurpose> = purposes
+        .iter()
+        .filter(|p| p.channel == channel.as_str())
+        .collect();
+    let mut problems = Vec::new();
+    for key in requested.keys() {
+        match asked.iter().find(|p| &p.key == key) {
+            None => {
+                let known: Vec<&str> = asked
+                    .iter()
+                    .filter(|p| !p.strictly_necessary)
+                    .map(|p| p.key.as_str())
+                    .collect();
+                problems.push(Problem::new(
+                    format!("/choices/{}", pointer_escape(key)),
+                    format!(
+                        "unknown purpose; this configuration asks about: {}",
+                        if known.is_empty() {
+                            "nothing".to_owned()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                ));
+            }
+            Some(p) if p.strictly_necessary && !requested[key] => problems.push(Problem::new(
+                format!("/choices/{}", pointer_escape(key)),
+                "strictly necessary purposes cannot be switched off; leave them out",
+            )),
+            Some(_) => {}
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(asked
+        .iter()
+        .map(|p| {
+            let on =
+                p.strictly_necessary || (!gpc && requested.get(&p.key).copied().unwrap_or(false));
+            (p.key.clone(), on)
+        })
+        .collect())
+}
+
+fn pointer_escape(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+/// Checks a subject id chosen by a browser: 16 to 64 URL-safe characters.
+pub fn parse_subject_id(input: &str) -> Result<String, &'static str> {
+    let valid = (16..=64).contains(&input.len())
+        && input
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if valid {
+        Ok(input.to_owned())
+    } else {
+        Err("must be 16 to 64 characters of A-Z, a-z, 0-9, '-' or '_'")
+    }
+}
+
+/// One purpose's state in a receipt.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptPurpose {
+    pub purpose: String,
+    pub lawful_basis: String,
+    pub consent_status: String,
+}
+
+/// The claims of a consent receipt. Field names follow ISO/IEC TS 27560
+/// (as mapped by the W3C DPV community group) where one exists.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    pub schema_version: String,
+    pub receipt_id: String,
+    pub record_id: String,
+    /// When the choice was recorded (RFC 3339, UTC).
+    pub timestamp: String,
+    pub pii_principal_id: String,
+    pub pii_controller: String,
+    pub notice: ReceiptNotice,
+    pub collection_method: String,
+    pub global_privacy_control: bool,
+    pub purposes: Vec<ReceiptPurpose>,
+}
+
+/// The configuration version the choice was made against.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptNotice {
+    pub version: i32,
+    pub content_hash: String,
+    pub url: String,
+}
+
+/// What goes into a receipt.
+pub struct ReceiptInput<'a> {
+    pub record_id: uuid::Uuid,
+    pub recorded_at: DateTime<Utc>,
+    pub subject_id: &'a str,
+    pub controller: &'a str,
+    pub config_version: i32,
+    pub content_hash: &'a str,
+    pub notice_url: String,
+    pub source: Source,
+    pub gpc: bool,
+    pub purposes: &'a [PublishedPurpose],
+    pub choices: &'a Choices,
+}
+
+/// Receipt format version.
+pub const RECEIPT_SCHEMA_VERSION: &str = "1.0";
+
+impl Receipt {
+    pub fn new(input: &ReceiptInput<'_>) -> Self {
+        let purposes = input
+            .purposes
+            .iter()
+            .filter_map(|p| {
+                input.choices.get(&p.key).map(|on| ReceiptPurpose {
+                    purpose: p.key.clone(),
+                    lawful_basis: p.legal_basis.clone(),
+                    consent_status: if *on { "given" } else { "refused" }.to_owned(),
+                })
+            })
+            .collect();
+        Self {
+            schema_version: RECEIPT_SCHEMA_VERSION.to_owned(),
+            receipt_id: input.record_id.to_string(),
+            record_id: input.record_id.to_string(),
+            timestamp: input
+                .recorded_at
+                .to_rfc3339_opts(SecondsFormat::Micros, true),
+            pii_principal_id: input.subject_id.to_owned(),
+            pii_controller: input.controller.to_owned(),
+            notice: ReceiptNotice {
+                version: input.config_version,
+                content_hash: input.content_hash.to_owned(),
+                url: input.notice_url.clone(),
+            },
+            collection_method: input.source.as_str().to_owned(),
+            global_privacy_control: input.gpc,
+            purposes,
+        }
+    }
+}
+
+/// Key id of a public key: the first 16 hex digits of its SHA-256.
+pub fn key_id(public: &VerifyingKey) -> String {
+    hex::encode(&Sha256::digest(public.as_bytes())[..8])
+}
+
+/// Signs `receipt` as a compact JWS.
+pub fn sign_receipt(receipt: &Receipt, key: &SigningKey, kid: &str) -> String {
+    let header = serde_json::json!({ "alg": "EdDSA", "typ": "consent-receipt+jwt", "kid": kid });
+    let header = URL_SAFE_NO_PAD.encode(header.to_string());
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(receipt).unwrap_or_default());
+    let signing_input = format!("{header}.{payload}");
+    let signature = key.sign(signing_input.as_bytes());
+    format!(
+        "{signing_input}.{}",
+        URL_SAFE_NO_PAD.encode(signature.to_bytes())
+    )
+}
+
+/// Why a receipt did not verify.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ReceiptError {
+    #[error("a receipt is three base64url parts separated by dots")]
+    Malformed,
+    #[error("the receipt is not signed with EdDSA")]
+    Algorithm,
+    #[error("the signature does not match")]
+    Signature,
+}
+
+/// Verifies a compact JWS receipt with `key` and returns its claims.
+pub fn verify_receipt(jws: &str, key: &VerifyingKey) -> Result<Receipt, ReceiptError> {
+    let mut parts = jws.split('.');
+    let (Some(header), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(ReceiptError::Malformed);
+    };
+    let decode = |part: &str| {
+        URL_SAFE_NO_PAD
+            .decode(part)
+            .map_err(|_| ReceiptError::Malformed)
+    };
+    let header: serde_json::Value =
+        serde_json::from_slice(&decode(header)?).map_err(|_| ReceiptError::Malformed)?;
+    if header.get("alg").and_then(|a| a.as_str()) != Some("EdDSA") {
+        return Err(ReceiptError::Algorithm);
+    }
+    let signature: [u8; 64] = decode(signature)?
+        .try_into()
+        .map_err(|_| ReceiptError::Malformed)?;
+    let signing_input = &jws[..jws.rfind('.').ok_or(ReceiptError::Malformed)?];
+    key.verify(signing_input.as_bytes(), &Signature::from_bytes(&signature))
+        .map_err(|_| ReceiptError::Signature)?;
+    serde_json::from_slice(&decode(payload)?).map_err(|_| ReceiptError::Malformed)
+}
+
+/// The public key as a JSON Web Key (RFC 8037), for offline verification.
+pub fn public_jwk(key: &VerifyingKey) -> serde_json::Value {
+    serde_json::json!({
+        "kty": "OKP",
+        "crv": "Ed25519",
+        "alg": "EdDSA",
+        "use": "sig",
+        "kid": key_id(key),
+        "x": URL_SAFE_NO_PAD.encode(key.as_bytes()),
+    })
+}
+
+/// The choice a browser keeps in its first-party cookie: who it is, which
+/// configuration it answered and what it chose.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredChoice {
+    #[serde(rename = "s")]
+    pub subject_id: String,
+    #[serde(rename = "h")]
+    pub content_hash: String,
+    #[serde(rename = "c")]
+    pub choices: Choices,
+}
+
+impl StoredChoice {
+    /// Cookie value: base64url of its JSON.
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    /// Reads a cookie value; anything unreadable is no choice at all.
+    pub fn decode(value: &str) -> Option<Self> {
+        let bytes = URL_SAFE_NO_PAD.decode(value.trim()).ok()?;
+        let choice: Self = serde_json::from_slice(&bytes).ok()?;
+        parse_subject_id(&choice.subject_id).ok()?;
+        Some(choice)
+    }
+}
+
+/// Opt-in rate of each purpose per week: `(week start, purpose, given, total)`.
+pub type WeeklyRate = (chrono::NaiveDate, String, i64, i64);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn purposes() -> Vec<PublishedPurpose> {
+        let p = |key: &str, channel: Channel, necessary: bool| PublishedPurpose {
+            key: key.into(),
+            channel: channel.as_str().into(),
+            name: Localized {
+                en: key.into(),
+                uk: String::new(),
+            },
+            description: Localized {
+                en: "d".into(),
+                uk: String::new(),
+            },
+            legal_basis: if necessary { "contract" } else { "consent" }.into(),
+            strictly_necessary: necessary,
+        };
+        vec![
+            p("necessary", Channel::Website, true),
+            p("analytics", Channel::Website, false),
+            p("marketing", Channel::Website, false),
+            p("ai_messages", Channel::Patient, false),
+        ]
+    }
+
+    fn choices(pairs: &[(&str, bool)]) -> Choices {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+    }
+
+    #[test]
+    fn necessary_purposes_are_on_and_missing_ones_off() {
+        let resolved = resolve_choices(
+            &purposes(),
+            Channel::Website,
+            &choices(&[("analytics", true)]),
+            false,
+        )
+        .expect("valid");
+        assert_eq!(
+            resolved,
+            choices(&[
+                ("necessary", true),
+                ("analytics", true),
+                ("marketing", false)
+            ])
+        );
+    }
+
+    #[test]
+    fn gpc_turns_every_optional_purpose_off() {
+        let resolved = resolve_choices(
+            &purposes(),
+            Channel::Website,
+            &choices(&[("analytics", true), ("marketing", true)]),
+            true,
+        )
+        .expect("valid");
+        assert_eq!(
+            resolved,
+            choices(&[
+                ("necessary", true),
+                ("analytics", false),
+                ("marketing", false)
+            ])
+        );
+    }
+
+    #[test]
+    fn unknown_and_other_channel_purposes_are_refused_with_their_path() {
+        let problems = resolve_choices(
+            &purposes(),
+            Channel::Website,
+            &choices(&[("ai_messages", true), ("a/b", true), ("necessary", false)]),
+            false,
+        )
+        .expect_err("refused");
+        let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/choices/a~1b",
+                "/choices/ai_messages",
+                "/choices/necessary"
+            ]
+        );
+        assert!(problems[0].message.contains("analytics, marketing"));
+    }
+
+    #[test]
+    fn a_receipt_verifies_and_fails_after_any_change() {
+        let key = SigningKey::from_bytes(&[7u8; 32]);
+        let purposes = purposes();
+        let chosen = choices(&[("necessary", true), ("analytics", false)]);
+        let receipt = Receipt::new(&ReceiptInput {
+            record_id: uuid::Uuid::nil(),
+            recorded_at: DateTime::<Utc>::UNIX_EPOCH,
+            subject_id: "subject-0123456789",
+            controller: "North Clinic",
+            config_version: 2,
+            content_hash: "ab",
+            notice_url: "https://portal.example/c/north/cookies".into(),
+            source: Source::Banner,
+            gpc: true,
+            purposes: &purposes,
+            choices: &chosen,
+        });
+        let jws = sign_receipt(&receipt, &key, &key_id(&key.verifying_key()));
+        let verified = verify_receipt(&jws, &key.verifying_key()).expect("verifies");
+        assert_eq!(verified, receipt);
+        assert_eq!(verified.purposes[1].consent_status, "refused");
+        let mut bytes = jws.clone().into_bytes();
+        let at = jws.find('.').expect("dot") + 5;
+        bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(bytes).expect("ascii");
+        assert!(verify_receipt(&tampered, &key.verifying_key()).is_err());
+        let other = SigningKey::from_bytes(&[8u8; 32]);
+        assert_eq!(
+            verify_receipt(&jws, &other.verifying_key()),
+            Err(ReceiptError::Signature)
+        );
+    }
+
+    #[test]
+    fn purpose_forms_report_each_problem() {
+        let errors = PurposeForm {
+            key: "Bad Key".into(),
+            channel: "website".into(),
+            name_en: String::new(),
+            legal_basis: "consent".into(),
+            strictly_necessary: true,
+            position: "x".into(),
+            ..PurposeForm::default()
+        }
+        .validate()
+        .expect_err("invalid");
+        for field in [
+            "key",
+            "name_en",
+            "description_en",
+            "legal_basis",
+            "position",
+        ] {
+            assert!(errors.get(field).is_some(), "{field}");
+        }
+        let ok = PurposeForm {
+            key: "analytics".into(),
+            channel: "website".into(),
+            name_en: "Analytics".into(),
+            description_en: "Counting visits.".into(),
+            legal_basis: "consent".into(),
+            ..PurposeForm::default()
+        }
+        .validate()
+        .expect("valid");
+        assert_eq!(ok.position, 0);
+    }
+
+    #[test]
+    fn cookie_domains_and_names_are_checked() {
+        let form = CookieForm {
+            name: "_ga".into(),
+            domain: ".North.Example".into(),
+            provider: "Analytics Co".into(),
+            duration: "2 years".into(),
+            party: "third".into(),
+            purpose: "analytics".into(),
+        };
+        assert_eq!(form.validate().expect("valid").domain, "north.example");
+        let bad = CookieForm {
+            name: "a=b".into(),
+            domain: "localhost".into(),
+            ..form
+        }
+        .validate()
+        .expect_err("invalid");
+        assert!(bad.get("name").is_some() && bad.get("domain").is_some());
+    }
+
+    #[test]
+    fn stored_choices_round_trip_and_reject_junk() {
+        let stored = StoredChoice {
+            subject_id: "abcdefghijklmnop".into(),
+            content_hash: "00".into(),
+            choices: choices(&[("analytics", true)]),
+        };
+        assert_eq!(StoredChoice::decode(&stored.encode()), Some(stored));
+        assert_eq!(StoredChoice::decode("%%%"), None);
+        assert!(parse_subject_id("short").is_err());
+        assert_eq!(
+            content_hash(&purposes()),
+            content_hash(&purposes()),
+            "the hash is stable"
+        );
+    }
+}

@@ -1,0 +1,544 @@
+//! Consent: the API records a choice and returns a receipt that verifies
+//! offline with the published key, refuses bad input precisely without
+//! storing anything, honours Global Privacy Control and CORS; records are
+//! append-only; the settings page works without JavaScript and asks again
+//! after the purposes change; the CSV export streams every record.
+
+use app::backend::db::DbError;
+use app::backend::db::schema::consent_records;
+use app::backend::services::consent;
+use app::backend::services::demo::{DEMO_OWNER_EMAIL, DEMO_SLUG};
+use app::backend::tenancy::Scope;
+use app::domain::consent::{self as rules, Channel, Source};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use serde_json::{Value, json};
+
+use crate::common::{TestApp, csrf_in, demo_app, location};
+
+const CONSENTS: &str = "/api/v1/c/demo/consents";
+const WEBSITE: &str = "https://www.lindenhof-clinic.example";
+
+async fn count_records(app: &TestApp) -> i64 {
+    app.db
+        .scoped(Scope::System, |c| {
+            Box::pin(async move {
+                Ok::<_, DbError>(consent_records::table.count().get_result::<i64>(c).await?)
+            })
+        })
+        .await
+        .expect("count")
+}
+
+async fn config(app: &TestApp) -> Value {
+    app.client
+        .get(app.url("/api/v1/c/demo/consent-config"))
+        .send()
+        .await
+        .expect("config")
+        .json()
+        .await
+        .expect("JSON")
+}
+
+async fn post_json(app: &TestApp, body: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut request = app
+        .client
+        .post(app.url(CONSENTS))
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.expect("request")
+}
+
+/// Validates `json` against a schema of the OpenAPI document.
+fn conforms(json: &Value, schema: &str) {
+    let mut doc: Value =
+        serde_json::from_str(app::api::consent::OPENAPI).expect("the OpenAPI document is JSON");
+    doc["$ref"] = json!(format!("#/components/schemas/{schema}"));
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&doc)
+        .expect("a valid schema");
+    let errors: Vec<String> = validator.iter_errors(json).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{schema}: {errors:?}\n{json:#}");
+}
+
+#[tokio::test]
+async fn a_receipt_from_the_api_verifies_with_the_published_key_and_not_after_one_byte_changes() {
+    let app = demo_app(None).await;
+    let config = config(&app).await;
+    conforms(&config, "ConsentConfig");
+    let keys: Vec<&str> = config["purposes"]
+        .as_array()
+        .expect("purposes")
+        .iter()
+        .map(|p| p["key"].as_str().expect("key"))
+        .collect();
+    assert_eq!(
+        keys,
+        ["necessary", "analytics", "video"],
+        "website purposes only"
+    );
+
+    let body = json!({ "choices": { "analytics": true, "video": false },
+                       "content_hash": config["content_hash"] });
+    let response = post_json(&app, &body.to_string(), &[("origin", WEBSITE)]).await;
+    assert_eq!(response.status(), 201);
+    assert_eq!(
+        response.headers()["access-control-allow-origin"],
+        WEBSITE,
+        "CORS for the clinic's own website"
+    );
+    let recorded: Value = response.json().await.expect("JSON");
+    conforms(&recorded, "ConsentRecorded");
+    assert_eq!(
+        recorded["choices"],
+        json!({ "necessary": true, "analytics": true, "video": false })
+    );
+
+    // The published key, as anyone would fetch it.
+    let jwks: Value = app
+        .client
+        .get(app.url("/c/demo/consent-receipt-key"))
+        .send()
+        .await
+        .expect("key")
+        .json()
+        .await
+        .expect("JWK set");
+    let x = URL_SAFE_NO_PAD
+        .decode(jwks["keys"][0]["x"].as_str().expect("x"))
+        .expect("base64url");
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&x.try_into().expect("32 bytes"))
+        .expect("an Ed25519 key");
+
+    let jws = recorded["receipt_jws"].as_str().expect("receipt");
+    let claims = rules::verify_receipt(jws, &key).expect("the receipt verifies");
+    assert_eq!(
+        serde_json::to_value(&claims).expect("claims"),
+        recorded["receipt"]
+    );
+    assert_eq!(claims.pii_controller, "Lindenhof Family Clinic MVZ GmbH");
+    assert_eq!(claims.collection_method, "banner");
+
+    // One byte changed anywhere in the signed parts breaks it.
+    let payload_at = jws.find('.').expect("dot") + 10;
+    for at in [3, payload_at, jws.len() - 3] {
+        let mut bytes = jws.as_bytes().to_vec();
+        bytes[at] = if bytes[at] == b'x' { b'y' } else { b'x' };
+        let tampered = String::from_utf8(bytes).expect("ascii");
+        assert!(
+            rules::verify_receipt(&tampered, &key).is_err(),
+            "a receipt changed at byte {at} must not verify"
+        );
+    }
+
+    // The stored record carries the same receipt.
+    let stored = consent::latest_for_subject(
+        &app.db,
+        consent::published(&app.state, DEMO_SLUG)
+            .await
+            .expect("config")
+            .expect("demo")
+            .clinic_id,
+        recorded["subject_id"].as_str().expect("subject"),
+    )
+    .await
+    .expect("query")
+    .expect("the record is stored");
+    assert_eq!(stored.receipt, jws);
+    app.stop().await;
+}
+
+/// A body, its extra headers, the expected status and a phrase of the answer.
+type Case = (String, Vec<(&'static str, &'static str)>, u16, &'static str);
+
+#[tokio::test]
+async fn the_api_refuses_bad_input_precisely_and_stores_nothing() {
+    let app = demo_app(None).await;
+    let hash = config(&app).await["content_hash"]
+        .as_str()
+        .expect("hash")
+        .to_owned();
+    let cases: Vec<Case> = vec![
+        (
+            "{not json".into(),
+            vec![],
+            400,
+            "not a valid consent choice",
+        ),
+        (
+            r#"{"choices":{},"extra":1}"#.into(),
+            vec![],
+            400,
+            "unknown field `extra`",
+        ),
+        (
+            r#"{"choices":{"analytics":"yes"}}"#.into(),
+            vec![],
+            400,
+            "expected a boolean",
+        ),
+        (
+            r#"{"choices":{"marketing":true}}"#.into(),
+            vec![],
+            422,
+            "/choices/marketing",
+        ),
+        (
+            r#"{"choices":{"necessary":false}}"#.into(),
+            vec![],
+            422,
+            "cannot be switched off",
+        ),
+        (
+            r#"{"choices":{"ai_messages":true}}"#.into(),
+            vec![],
+            422,
+            "/choices/ai_messages",
+        ),
+        (
+            r#"{"choices":{},"subject_id":"<script>"}"#.into(),
+            vec![],
+            422,
+            "/subject_id",
+        ),
+        (
+            r#"{"choices":{},"source":"admin_import"}"#.into(),
+            vec![],
+            422,
+            "/source",
+        ),
+        (
+            r#"{"choices":{},"content_hash":"0000"}"#.into(),
+            vec![],
+            409,
+            "purposes changed",
+        ),
+        (
+            r#"{"choices":{}}"#.into(),
+            vec![("origin", "https://evil.example")],
+            403,
+            "not one of this clinic's websites",
+        ),
+        (
+            format!(
+                r#"{{"choices":{{}},"subject_id":"{}"}}"#,
+                "a".repeat(20_000)
+            ),
+            vec![],
+            413,
+            "",
+        ),
+    ];
+    for (body, headers, status, needle) in cases {
+        let response = post_json(&app, &body, &headers).await;
+        assert_eq!(response.status(), status, "{body:.80}");
+        let text = response.text().await.expect("body");
+        let json: Value = serde_json::from_str(&text).expect("a JSON error");
+        conforms(&json, "Error");
+        assert!(text.contains(needle), "{status}: {text}");
+    }
+    let wrong_type = app
+        .client
+        .post(app.url(CONSENTS))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("choices=1")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(wrong_type.status(), 415);
+    assert_eq!(count_records(&app).await, 0, "nothing was stored");
+
+    // Preflight: allowed for the clinic's website, refused for others.
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url(CONSENTS))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .send()
+    };
+    let allowed = preflight(WEBSITE).await.expect("preflight");
+    assert_eq!(allowed.status(), 204);
+    assert_eq!(allowed.headers()["access-control-allow-origin"], WEBSITE);
+    assert_eq!(
+        preflight("https://evil.example")
+            .await
+            .expect("preflight")
+            .status(),
+        403
+    );
+
+    // A valid choice against the current hash is accepted.
+    let ok = post_json(
+        &app,
+        &json!({ "choices": {}, "content_hash": hash }).to_string(),
+        &[],
+    )
+    .await;
+    assert_eq!(ok.status(), 201);
+    assert_eq!(count_records(&app).await, 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn global_privacy_control_is_recorded_as_an_opt_out() {
+    let app = demo_app(None).await;
+    let body = json!({ "choices": { "analytics": true, "video": true } }).to_string();
+    let recorded: Value = post_json(&app, &body, &[("sec-gpc", "1")])
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(
+        recorded["choices"],
+        json!({ "necessary": true, "analytics": false, "video": false })
+    );
+    assert_eq!(recorded["gpc"], true);
+    assert_eq!(recorded["receipt"]["global_privacy_control"], true);
+    let from_body: Value = post_json(
+        &app,
+        &json!({ "choices": { "analytics": true }, "gpc": true }).to_string(),
+        &[],
+    )
+    .await
+    .json()
+    .await
+    .expect("JSON");
+    assert_eq!(from_body["choices"]["analytics"], false);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn consent_records_are_append_only() {
+    let app = demo_app(None).await;
+    let recorded = post_json(&app, r#"{"choices":{"analytics":true}}"#, &[]).await;
+    assert_eq!(recorded.status(), 201);
+    for sql in [
+        "UPDATE consent_records SET choices = '{}'::jsonb",
+        "DELETE FROM consent_records",
+        "TRUNCATE consent_records",
+    ] {
+        let outcome = app.test_db.admin_execute(sql).await;
+        assert!(outcome.is_err(), "{sql} must be refused");
+    }
+    assert_eq!(count_records(&app).await, 1);
+    // The retention purge marks its transaction and may delete.
+    app.test_db
+        .admin_execute("BEGIN; SET LOCAL portal.purge = 'on'; DELETE FROM consent_records; COMMIT;")
+        .await
+        .expect("the purge may delete");
+    assert_eq!(count_records(&app).await, 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_settings_page_works_without_javascript_and_asks_again_after_a_change() {
+    let app = demo_app(None).await;
+    let page = app.text("/c/demo/cookies").await;
+    assert!(page.contains("Reject all") && page.contains("Accept all"));
+    assert!(page.contains("_pk_id"), "the cookie inventory is listed");
+    assert!(!page.contains("<script src"), "the page needs no script");
+    let csrf = csrf_in(&page).expect("form token");
+
+    let response = app
+        .post_form("/c/demo/cookies", &csrf, &[("choice", "reject_all")])
+        .await;
+    assert_eq!(response.status(), 303);
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .expect("the choice is kept in a cookie")
+        .to_owned();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("Path=/c/demo/"));
+    let saved = app.text(&location(&response)).await;
+    assert!(saved.contains("Your choice is saved"), "{saved}");
+    assert!(saved.contains("eyJ"), "the signed receipt is shown");
+
+    // Choosing one purpose by hand.
+    let response = app
+        .post_form(
+            "/c/demo/cookies",
+            &csrf,
+            &[("choice", "save"), ("purpose", "video")],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    let page = app.text("/c/demo/cookies").await;
+    assert!(page.contains(r#"value="video" checked"#), "{page}");
+    assert!(!page.contains(r#"value="analytics" checked"#));
+
+    // In Ukrainian.
+    let uk = app.text("/c/demo/cookies?lang=uk").await;
+    assert!(uk.contains("Відхилити всі") && uk.contains("Статистика відвідувань"));
+
+    // The clinic adds a purpose: a new version, and the visitor is asked again.
+    let admin = &app;
+    admin.sign_in(DEMO_OWNER_EMAIL).await;
+    let form_csrf = admin.csrf_on("/admin/c/demo/consent/purposes/new").await;
+    let hostile = "<script>alert(1)</script> Maps";
+    let refused = admin
+        .post_form(
+            "/admin/c/demo/consent/purposes/new",
+            &form_csrf,
+            &[
+                ("key", "Maps!"),
+                ("channel", "website"),
+                ("name_en", hostile),
+                ("description_en", "Show a map."),
+                ("legal_basis", "consent"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status(), 422);
+    let html = refused.text().await.expect("body");
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt; Maps"),
+        "kept, escaped"
+    );
+    assert!(!html.contains("<script>alert(1)"));
+    let created = admin
+        .post_form(
+            "/admin/c/demo/consent/purposes/new",
+            &form_csrf,
+            &[
+                ("key", "maps"),
+                ("channel", "website"),
+                ("name_en", "Maps"),
+                ("description_en", "Show our location on an embedded map."),
+                ("legal_basis", "consent"),
+                ("position", "50"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status(), 303);
+    let admin_page = admin.text("/admin/c/demo/consent").await;
+    assert!(
+        admin_page.contains("Version 2"),
+        "a new version is published"
+    );
+
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let page = app.text("/c/demo/cookies?lang=en").await;
+    assert!(page.contains("Please choose again"), "{page}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_csv_export_streams_every_record_and_is_for_managers_only() {
+    let app = demo_app(None).await;
+    let published = consent::published(&app.state, DEMO_SLUG)
+        .await
+        .expect("config")
+        .expect("demo");
+    let total = 4_500;
+    let submissions = (0..total).map(|i| {
+        let state = app.state.clone();
+        let published = published.clone();
+        async move {
+            consent::record(
+                &state,
+                &published,
+                consent::Submission {
+                    subject_id: None,
+                    channel: Channel::Website,
+                    choices: [("analytics".to_owned(), i % 3 == 0)].into_iter().collect(),
+                    source: Source::Api,
+                    gpc: false,
+                },
+            )
+            .await
+            .map(|r| r.record_id)
+        }
+    });
+    let ids = futures::future::join_all(submissions).await;
+    let failed: Vec<String> = ids
+        .iter()
+        .filter_map(|r| r.as_ref().err().map(|e| format!("{e:?}")))
+        .take(3)
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "every concurrent record is acknowledged: {failed:?}"
+    );
+    assert_eq!(count_records(&app).await, total, "and stored");
+
+    app.sign_in(DEMO_OWNER_EMAIL).await;
+    let response = app.get("/admin/c/demo/consent/records.csv").await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .expect("type")
+            .starts_with("text/csv")
+    );
+    let body = response.text().await.expect("CSV");
+    let mut reader = csv::Reader::from_reader(body.as_bytes());
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("a CSV row")).collect();
+    assert_eq!(
+        rows.len() as i64,
+        total,
+        "every record, across export chunks"
+    );
+    let mut seen: Vec<&str> = rows.iter().map(|r| &r[0]).collect();
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen.len() as i64, total, "no record twice");
+
+    let filtered = app
+        .text("/admin/c/demo/consent/records.csv?given=analytics")
+        .await;
+    assert_eq!(
+        filtered.lines().count() - 1,
+        1_500,
+        "one in three gave analytics"
+    );
+
+    let page = app.text("/admin/c/demo/consent/records?source=api").await;
+    assert!(page.contains("4500 records"), "the list counts them");
+    assert!(page.contains("<svg"), "the opt-in chart is drawn");
+
+    team_member(&app, "viewer@lindenhof-clinic.example").await;
+    app.sign_in("viewer@lindenhof-clinic.example").await;
+    assert_eq!(
+        app.get("/admin/c/demo/consent/records.csv").await.status(),
+        403
+    );
+    assert_eq!(app.get("/admin/c/demo/consent/records").await.status(), 200);
+    app.stop().await;
+}
+
+async fn team_member(app: &TestApp, email: &str) {
+    use app::backend::audit::AuditContext;
+    use app::domain::email::EmailAddress;
+    use app::domain::roles::ClinicRole;
+    let clinic = consent::published(&app.state, DEMO_SLUG)
+        .await
+        .expect("config")
+        .expect("demo")
+        .clinic_id;
+    let email = EmailAddress::parse(email).expect("address");
+    app.db
+        .scoped(Scope::System, move |c| {
+            Box::pin(async move {
+                app::backend::services::clinics::add_member(
+                    c,
+                    &AuditContext::cli(),
+                    clinic,
+                    &email,
+                    "Viewer",
+                    ClinicRole::Viewer,
+                )
+                .await?;
+                Ok::<_, DbError>(())
+            })
+        })
+        .await
+        .expect("viewer");
+}
