@@ -1,6 +1,8 @@
 // Shared steps of the end-to-end tests.
 import AxeBuilder from '@axe-core/playwright';
 import { expect } from '@playwright/test';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { ports } from '../playwright.config.mjs';
 
 const smtpApi = `http://127.0.0.1:${ports.smtpApi}`;
@@ -79,4 +81,18 @@ export async function signIn(page, email) {
   await page.goto(linkIn(mail.text, '/auth/link/'));
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.waitForURL(/\/admin\//);
+}
+
+/**
+ * Runs `statement` as the superuser of the portal's managed cluster (started
+ * by the portal in PORTAL_E2E_DATA_DIR) and returns its unaligned output.
+ * Tests use it to let time pass and to set what no page of the test covers.
+ */
+export function sql(statement) {
+  const dir = process.env.PORTAL_E2E_DATA_DIR;
+  const credentials = JSON.parse(readFileSync(`${dir}/postgres-credentials.json`, 'utf8'));
+  const port = readFileSync(`${dir}/postgres/postmaster.pid`, 'utf8').split('\n')[3].trim();
+  return execFileSync('/usr/lib/postgresql/15/bin/psql',
+    ['-h', '127.0.0.1', '-p', port, '-U', 'postgres', '-d', 'portal', '-v', 'ON_ERROR_STOP=1', '-Atc', statement],
+    { env: { ...process.env, PGPASSWORD: credentials.superuser }, encoding: 'utf8' });
 }

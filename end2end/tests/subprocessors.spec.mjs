@@ -3,28 +3,11 @@
 // the emailed notice, the operator resolves the objection, and on the
 // change's date the public list shows it. Every page is checked with axe.
 import { test, expect } from '@playwright/test';
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { expectAccessible, linkIn, signIn, signInByEmail, waitForMail } from './helpers.mjs';
+import { expectAccessible, linkIn, signIn, signInByEmail, sql, waitForMail } from './helpers.mjs';
 import { ports } from '../playwright.config.mjs';
 
 const operator = 'operator@meridian-health.example';
 const dpo = 'dpo@lindenhof-clinic.example';
-
-/**
- * Runs `sql` as the superuser of the portal's managed cluster (started by
- * the portal in PORTAL_E2E_DATA_DIR). Used to let time pass: the objection
- * window is 30 days, so the test moves the change's dates into the past
- * instead of waiting for them.
- */
-function sql(statement) {
-  const dir = process.env.PORTAL_E2E_DATA_DIR;
-  const credentials = JSON.parse(readFileSync(`${dir}/postgres-credentials.json`, 'utf8'));
-  const port = readFileSync(`${dir}/postgres/postmaster.pid`, 'utf8').split('\n')[3].trim();
-  return execFileSync('/usr/lib/postgresql/15/bin/psql',
-    ['-h', '127.0.0.1', '-p', port, '-U', 'postgres', '-d', 'portal', '-v', 'ON_ERROR_STOP=1', '-Atc', statement],
-    { env: { ...process.env, PGPASSWORD: credentials.superuser }, encoding: 'utf8' });
-}
 
 test('an announced sub-processor: a clinic objects, the operator resolves, the list changes on its date', async ({ page, browser }) => {
   // The operator announces the proposed sub-processor.
