@@ -26,6 +26,7 @@ use super::auth::{ClientIp, app_error};
 use super::guard;
 use super::notices::{EditArgs, flash, form_state};
 use super::render;
+use super::subprocessors::{invalid, refused};
 use super::{error_page, see_other};
 use crate::backend::auth::visitor::{ClinicAccess, Flash, SignedInUser};
 use crate::backend::error::AppError;
@@ -101,8 +102,8 @@ fn header_text(headers: &HeaderMap, name: impl http::header::AsHeaderName) -> Op
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Adds CORS headers for an allowed `Origin`. Returns `Err` with a 403 for
-/// a browser on a site the clinic has not listed.
+/// Adds CORS headers when the request's `Origin` is one of the clinic's
+/// websites; other origins get none, so browsers keep the answer from them.
 fn cors(published: &Published, headers: &HeaderMap, response: Response) -> Response {
     let mut response = response;
     response
@@ -119,6 +120,7 @@ fn cors(published: &Published, headers: &HeaderMap, response: Response) -> Respo
     response
 }
 
+/// A 403 for a browser on a site the clinic has not listed.
 fn origin_refused(published: &Published, headers: &HeaderMap) -> Option<Response> {
     let origin = header_text(headers, ORIGIN)?;
     if published.allows_origin(origin) {
@@ -441,8 +443,7 @@ async fn receipt_key(State(state): State<AppState>, Path(slug): Path<String>) ->
 // ---------------------------------------------------------------------------
 // The public settings page (works without JavaScript)
 
-/// The choice kept in the visitor's cookie for the settings page at
-/// `path`, if any.
+/// The choice kept in the visitor's cookie, if it is readable.
 pub fn stored_choice(cookie: Option<String>) -> Option<StoredChoice> {
     cookie.as_deref().and_then(StoredChoice::decode)
 }
@@ -583,25 +584,6 @@ fn cookie_form(form: &super::forms::FormData) -> CookieForm {
         duration: form.get("duration"),
         party: form.get("party"),
         purpose: form.get("purpose"),
-    }
-}
-
-async fn invalid(args: &EditArgs, errors: FieldErrors, message: Option<String>) -> Response {
-    render::page(
-        &args.state,
-        args.page.clone(),
-        StatusCode::UNPROCESSABLE_ENTITY,
-        form_state(&args.form, errors, message),
-    )
-    .await
-}
-
-async fn refused(args: &EditArgs, error: AppError) -> Response {
-    match error {
-        AppError::BadRequest(message) | AppError::Conflict(message) => {
-            invalid(args, FieldErrors::new(), Some(message)).await
-        }
-        other => app_error(other),
     }
 }
 
@@ -778,22 +760,8 @@ pub fn filter_problems(query: impl Fn(&str) -> Option<String>) -> Vec<String> {
     problems
 }
 
-fn csv_field(value: &str) -> String {
-    let guarded = if value.starts_with(['=', '+', '-', '@']) {
-        format!("'{value}")
-    } else {
-        value.to_owned()
-    };
-    if guarded.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", guarded.replace('"', "\"\""))
-    } else {
-        guarded
-    }
-}
-
 fn csv_line(row: &RecordRow, versions: &HashMap<Uuid, i32>) -> String {
-    let choices = serde_json::to_string(&row.choices).unwrap_or_default();
-    [
+    crate::domain::csv::line([
         row.id.to_string(),
         row.recorded_at
             .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
@@ -805,14 +773,9 @@ fn csv_line(row: &RecordRow, versions: &HashMap<Uuid, i32>) -> String {
             .to_string(),
         row.source.clone(),
         row.gpc.to_string(),
-        choices,
+        serde_json::to_string(&row.choices).unwrap_or_default(),
         row.receipt.clone(),
-    ]
-    .iter()
-    .map(|f| csv_field(f))
-    .collect::<Vec<_>>()
-    .join(",")
-        + "\r\n"
+    ])
 }
 
 /// The records as CSV, oldest first, streamed in chunks: memory stays flat
@@ -1102,14 +1065,6 @@ pub async fn public_cookies(slug: &str) -> Result<Option<PublicCookies>, AppErro
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn csv_fields_are_quoted_and_formulas_defused() {
-        assert_eq!(csv_field("plain"), "plain");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("=1+1"), "'=1+1");
-        assert_eq!(csv_field("{\"a\":true}"), "\"{\"\"a\"\":true}\"");
-    }
 
     #[test]
     fn the_banner_stays_under_ten_kilobytes_gzipped() {

@@ -74,7 +74,12 @@ fn entry_form(form: &super::forms::FormData) -> SubprocessorForm {
     }
 }
 
-async fn invalid(args: &EditArgs, errors: FieldErrors, message: Option<String>) -> Response {
+/// The form at the request's path again, with what was typed and `errors`.
+pub(super) async fn invalid(
+    args: &EditArgs,
+    errors: FieldErrors,
+    message: Option<String>,
+) -> Response {
     render::page(
         &args.state,
         args.page.clone(),
@@ -86,7 +91,7 @@ async fn invalid(args: &EditArgs, errors: FieldErrors, message: Option<String>) 
 
 /// A service's refusal shown above the re-rendered form; other errors as
 /// error pages.
-async fn refused(args: &EditArgs, error: AppError) -> Response {
+pub(super) async fn refused(args: &EditArgs, error: AppError) -> Response {
     match error {
         AppError::BadRequest(message) | AppError::Conflict(message) => {
             invalid(args, FieldErrors::new(), Some(message)).await

@@ -644,18 +644,6 @@ pub fn new_subject_id() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// The pseudonymous subject id of a patient: a keyed hash of their
-/// confirmed email address, the same for every visit.
-pub fn patient_subject(state: &AppState, clinic: ClinicId, email: &str) -> String {
-    let message = format!("{}\0{}", clinic.0, email.trim().to_lowercase());
-    format!(
-        "patient-{}",
-        state
-            .crypto
-            .tag("consent.patient-subject", message.as_bytes())
-    )
-}
-
 // ---------------------------------------------------------------------------
 // The admin side: purposes, cookies, versions.
 
@@ -719,19 +707,6 @@ pub async fn purpose(db: &Db, clinic: ClinicId, id: Uuid) -> Result<Option<Purpo
                 .first(c)
                 .await
                 .optional()?)
-        })
-    })
-    .await
-}
-
-/// One cookie of the clinic.
-pub async fn cookie(db: &Db, clinic: ClinicId, id: Uuid) -> Result<Option<CookieRow>, DbError> {
-    db.scoped(Scope::Clinic(clinic), move |c| {
-        Box::pin(async move {
-            Ok(load_cookies(c, clinic)
-                .await?
-                .into_iter()
-                .find(|row| row.id == id))
         })
     })
     .await
