@@ -10,7 +10,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use http::header::{
     ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
     ACCESS_CONTROL_MAX_AGE, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE, ORIGIN, SET_COOKIE,
@@ -39,6 +39,7 @@ use crate::domain::consent::{
 };
 use crate::domain::forms::FieldErrors;
 use crate::domain::permissions::ClinicPermission;
+use crate::domain::text::parse_date;
 
 /// Largest consent API body.
 pub const API_BODY_LIMIT: usize = 16 * 1024;
@@ -284,7 +285,6 @@ async fn api_record(
     let json_type = header_text(&headers, CONTENT_TYPE).is_some_and(|t| {
         let essence = t.split(';').next().unwrap_or_default().trim();
         essence.eq_ignore_ascii_case("application/json")
-            || essence.eq_ignore_ascii_case("text/plain")
     });
     if !json_type {
         return respond(api_error(
@@ -737,8 +737,8 @@ pub fn record_filter(query: impl Fn(&str) -> Option<String>) -> RecordFilter {
         subject: text("subject").filter(|s| s.len() <= 100),
         source: text("source").and_then(|s| s.parse().ok()),
         given: text("given").and_then(|g| rules::parse_key(&g).ok()),
-        from: text("from").and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()),
-        to: text("to").and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()),
+        from: text("from").and_then(|d| parse_date(&d)),
+        to: text("to").and_then(|d| parse_date(&d)),
     }
 }
 
@@ -747,7 +747,7 @@ pub fn filter_problems(query: impl Fn(&str) -> Option<String>) -> Vec<String> {
     let mut problems = Vec::new();
     for (name, label) in [("from", "From"), ("to", "To")] {
         if let Some(v) = query(name).filter(|v| !v.trim().is_empty())
-            && NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d").is_err()
+            && parse_date(&v).is_none()
         {
             problems.push(format!(
                 "{label} must be a date such as 2026-01-31; it was ignored."
@@ -798,38 +798,16 @@ async fn export_csv(
             Err(denied) => return denied.response(),
         };
     let filter = record_filter(|name| crate::request::query_param(query.as_deref(), name));
-    let versions = match consent::version_numbers(&state.db, access.clinic_id).await {
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let ctx = actor(&user, request_id);
+    let versions = match consent::start_export(&state.db, &ctx, access.clinic_id, &filter).await {
         Ok(v) => Arc::new(v),
-        Err(e) => return app_error(e.into()),
+        Err(e) => return app_error(e),
     };
-    let ctx = actor(&user, None);
-    if let Err(e) = state
-        .db
-        .scoped(crate::backend::tenancy::Scope::Clinic(access.clinic_id), {
-            let clinic = access.clinic_id;
-            let filter = format!("{filter:?}");
-            move |c| {
-                Box::pin(async move {
-                    crate::backend::audit::record(
-                        c,
-                        &ctx,
-                        crate::backend::audit::AuditEntry {
-                            clinic_id: Some(clinic),
-                            action: "consent.records_exported",
-                            subject_kind: "consent_records",
-                            subject_id: "csv".into(),
-                            details: json!({ "filter": filter }),
-                        },
-                    )
-                    .await?;
-                    Ok::<_, AppError>(())
-                })
-            }
-        })
-        .await
-    {
-        return app_error(e);
-    }
     let header =
         "record_id,recorded_at,subject_id,config_version,source,gpc,choices,receipt_jws\r\n";
     let clinic = access.clinic_id;
@@ -951,10 +929,10 @@ pub async fn admin_cookie(
     let Some(id) = id else {
         return Ok((access, None, purposes));
     };
-    let row = settings
-        .cookies
-        .into_iter()
-        .find(|c| Some(c.id.to_string()) == Some(id.clone()));
+    let row = id
+        .parse::<Uuid>()
+        .ok()
+        .and_then(|id| settings.cookies.into_iter().find(|c| c.id == id));
     match row {
         Some(row) => Ok((access, Some(row), purposes)),
         None => Err(AppError::NotFound.into()),
@@ -989,13 +967,7 @@ pub async fn admin_records(slug: &str) -> Result<AdminRecords, super::pages::Pag
     let records = consent::records(&state.db, access.clinic_id, filter.clone(), page).await?;
     let rates =
         consent::weekly_rates(&state.db, access.clinic_id, state.clock.now(), CHART_WEEKS).await?;
-    let settings = consent::settings(&state.db, access.clinic_id).await?;
-    let purposes = settings
-        .purposes
-        .iter()
-        .filter(|p| !p.strictly_necessary)
-        .map(|p| p.key.clone())
-        .collect();
+    let purposes = consent::optional_purpose_keys(&state.db, access.clinic_id).await?;
     let mut pairs = form_urlencoded::Serializer::new(String::new());
     for name in ["subject", "source", "given", "from", "to"] {
         if let Some(v) = query(name).filter(|v| !v.trim().is_empty()) {

@@ -292,11 +292,15 @@ pub fn parse_effective_date(input: &str) -> Result<Option<DateTime<Utc>>, &'stat
     if input.is_empty() {
         return Ok(None);
     }
-    if let Ok(moment) = chrono::NaiveDateTime::parse_from_str(input, "%Y-%m-%dT%H:%M") {
-        return Ok(Some(moment.and_utc()));
+    if let Some((day, time)) = input.split_once('T')
+        && let (Some(day), Ok(time)) = (
+            super::text::parse_date(day),
+            chrono::NaiveTime::parse_from_str(time, "%H:%M"),
+        )
+    {
+        return Ok(Some(day.and_time(time).and_utc()));
     }
-    chrono::NaiveDate::parse_from_str(input, "%Y-%m-%d")
-        .ok()
+    super::text::parse_date(input)
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .map(|d| Some(d.and_utc()))
         .ok_or("must be a date such as 2027-01-31 (optionally with a time, 2027-01-31T09:00)")

@@ -11,6 +11,16 @@ pub enum TextError {
     ControlCharacters,
 }
 
+/// Reads a `YYYY-MM-DD` date between the years 1 and 9999. Chrono also reads
+/// signed and six-digit years, which Postgres cannot store or which overflow
+/// date arithmetic; those are no date at all here.
+pub fn parse_date(input: &str) -> Option<chrono::NaiveDate> {
+    use chrono::Datelike as _;
+    chrono::NaiveDate::parse_from_str(input.trim(), "%Y-%m-%d")
+        .ok()
+        .filter(|d| (1..=9999).contains(&d.year()))
+}
+
 /// Trims `input` and checks it is non-empty, at most `max` characters and free
 /// of control characters (NUL cannot even be stored by Postgres). Line breaks
 /// are allowed only when `multiline` is set.
@@ -45,6 +55,23 @@ pub fn clean_optional_text(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_outside_the_calendar_years_are_refused() {
+        assert_eq!(
+            parse_date(" 2026-01-31 "),
+            chrono::NaiveDate::from_ymd_opt(2026, 1, 31)
+        );
+        for bad in [
+            "-5000-01-01",
+            "262143-12-31",
+            "+12345-01-01",
+            "2026-02-30",
+            "31.01.2026",
+        ] {
+            assert_eq!(parse_date(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn text_is_trimmed_and_kept() {

@@ -151,7 +151,7 @@ fn cookie_settings(page: api::PublicCookies) -> impl IntoView {
                     <section class="purpose card">
                         <h2>{p.name.get(locale).to_owned()}</h2>
                         <p>{p.description.get(locale).to_owned()}</p>
-                        <p class="muted">{format!("{}: {}", tr("cookies-legal-basis"), basis_label(&p.legal_basis))}</p>
+                        <p class="muted">{format!("{}: {}", tr("cookies-legal-basis"), tr(&format!("basis-{}", p.legal_basis.replace('_', "-"))))}</p>
                         {control}
                         {table}
                     </section>

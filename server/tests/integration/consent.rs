@@ -16,7 +16,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde_json::{Value, json};
 
-use crate::common::{TestApp, csrf_in, demo_app, location};
+use crate::common::{TestApp, csrf_in, demo_app, location, spawn_app_with};
 
 const CONSENTS: &str = "/api/v1/c/demo/consents";
 const WEBSITE: &str = "https://www.lindenhof-clinic.example";
@@ -420,13 +420,18 @@ async fn the_settings_page_works_without_javascript_and_asks_again_after_a_chang
     assert_eq!(created.status(), 303);
     let admin_page = admin.text("/admin/c/demo/consent").await;
     assert!(
-        admin_page.contains("Version 2"),
-        "a new version is published"
+        admin_page.contains("Version 2 of the consent configuration is published"),
+        "the seed published version 1 and this change version 2"
     );
 
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    // The change cleared this node's cached configuration: no wait.
     let page = app.text("/c/demo/cookies?lang=en").await;
     assert!(page.contains("Please choose again"), "{page}");
+    let uk = app.text("/c/demo/cookies?lang=uk").await;
+    assert!(
+        uk.contains("Правова підстава: Згода"),
+        "legal bases are translated"
+    );
     app.stop().await;
 }
 
@@ -541,4 +546,150 @@ async fn team_member(app: &TestApp, email: &str) {
         })
         .await
         .expect("viewer");
+}
+
+#[tokio::test]
+async fn the_api_limits_each_address_and_serves_its_script_and_documents() {
+    // 60 a minute allows a burst of 10 from one address.
+    let app = spawn_app_with(&[("PORTAL_CONSENT_RATE_PER_MINUTE", "60".to_owned())]).await;
+    app::backend::services::demo::seed(&app.db, &app::backend::audit::AuditContext::system())
+        .await
+        .expect("demo data");
+    for n in 0..10 {
+        let response = post_json(&app, r#"{"choices":{}}"#, &[]).await;
+        assert_eq!(response.status(), 201, "request {n} is within the burst");
+    }
+    let limited = post_json(&app, r#"{"choices":{}}"#, &[]).await;
+    assert_eq!(limited.status(), 429);
+    assert!(limited.headers().contains_key("retry-after"));
+    conforms(&limited.json().await.expect("JSON"), "Error");
+    assert_eq!(
+        count_records(&app).await,
+        10,
+        "the limited request stored nothing"
+    );
+
+    let openapi = app.get("/api/v1/openapi.json").await;
+    assert_eq!(openapi.status(), 200);
+    assert_eq!(
+        openapi.text().await.expect("body"),
+        app::api::consent::OPENAPI
+    );
+    let script = app.get("/c/demo/consent.js").await;
+    assert!(
+        script.headers()["content-type"]
+            .to_str()
+            .expect("type")
+            .starts_with("text/javascript")
+    );
+    assert_eq!(
+        script.text().await.expect("body"),
+        app::api::consent::CONSENT_JS
+    );
+    assert_eq!(app.get("/c/nowhere/consent.js").await.status(), 404);
+    let unknown = app.get("/api/v1/c/nowhere/consent-config").await;
+    assert_eq!(unknown.status(), 404);
+    conforms(&unknown.json().await.expect("JSON"), "Error");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn archiving_and_removing_need_confirmation_and_keep_the_records_searchable() {
+    let app = demo_app(None).await;
+    let recorded = post_json(&app, r#"{"choices":{"analytics":true}}"#, &[]).await;
+    assert_eq!(recorded.status(), 201);
+    app.sign_in(DEMO_OWNER_EMAIL).await;
+    let settings = consent::settings(
+        &app.db,
+        consent::published(&app.state, DEMO_SLUG)
+            .await
+            .expect("config")
+            .expect("demo")
+            .clinic_id,
+    )
+    .await
+    .expect("settings");
+    let analytics = settings
+        .purposes
+        .iter()
+        .find(|p| p.key == "analytics")
+        .expect("analytics")
+        .id;
+    let purpose_path = format!("/admin/c/demo/consent/purposes/{analytics}");
+    let csrf = app.csrf_on(&purpose_path).await;
+
+    let unconfirmed = app
+        .post_form(&purpose_path, &csrf, &[("intent", "archive")])
+        .await;
+    assert_eq!(unconfirmed.status(), 422);
+    assert!(
+        unconfirmed
+            .text()
+            .await
+            .expect("body")
+            .contains("Tick the box")
+    );
+    let in_use = app
+        .post_form(
+            &purpose_path,
+            &csrf,
+            &[("intent", "archive"), ("confirm", "on")],
+        )
+        .await;
+    assert_eq!(in_use.status(), 422);
+    assert!(
+        in_use
+            .text()
+            .await
+            .expect("body")
+            .contains("2 cookie(s) still serve this purpose")
+    );
+
+    for cookie in settings.cookies.iter().filter(|c| c.purpose == "analytics") {
+        let path = format!("/admin/c/demo/consent/cookies/{}", cookie.id);
+        let kept = app.post_form(&path, &csrf, &[("intent", "delete")]).await;
+        assert_eq!(kept.status(), 422, "removal needs the confirmation");
+        let removed = app
+            .post_form(&path, &csrf, &[("intent", "delete"), ("confirm", "on")])
+            .await;
+        assert_eq!(removed.status(), 303);
+    }
+    let archived = app
+        .post_form(
+            &purpose_path,
+            &csrf,
+            &[("intent", "archive"), ("confirm", "on")],
+        )
+        .await;
+    assert_eq!(archived.status(), 303);
+
+    let keys: Vec<String> = config(&app).await["purposes"]
+        .as_array()
+        .expect("purposes")
+        .iter()
+        .map(|p| p["key"].as_str().expect("key").to_owned())
+        .collect();
+    assert_eq!(keys, ["necessary", "video"], "no longer asked");
+    assert_eq!(config(&app).await["version"], 2);
+    let log = app.text("/admin/c/demo/audit").await;
+    for action in [
+        "consent.cookie_removed",
+        "consent.purpose_archived",
+        "consent.config_published",
+    ] {
+        assert!(log.contains(action), "{action} is audited");
+    }
+
+    // Its record stays searchable; unusable dates are ignored with a note.
+    let page = app
+        .text("/admin/c/demo/consent/records?given=analytics&from=-5000-01-01&to=262143-12-31")
+        .await;
+    assert!(page.contains("1 records"), "{page}");
+    assert!(page.contains("From must be a date") && page.contains("To must be a date"));
+    let csv = app
+        .get("/admin/c/demo/consent/records.csv?from=-5000-01-01&to=262143-12-31")
+        .await;
+    assert_eq!(csv.status(), 200);
+    assert_eq!(csv.text().await.expect("CSV").lines().count(), 2);
+    app.stop().await;
 }

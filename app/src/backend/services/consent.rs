@@ -696,6 +696,26 @@ pub async fn settings(db: &Db, clinic: ClinicId) -> Result<Settings, DbError> {
     })
 }
 
+/// Keys of the clinic's optional purposes (archived ones included: their
+/// records stay searchable).
+pub async fn optional_purpose_keys(db: &Db, clinic: ClinicId) -> Result<Vec<String>, DbError> {
+    db.scoped(Scope::Clinic(clinic), move |c| {
+        Box::pin(async move {
+            Ok(consent_purposes::table
+                .filter(consent_purposes::clinic_id.eq(clinic.0))
+                .filter(consent_purposes::strictly_necessary.eq(false))
+                .order((
+                    consent_purposes::position.asc(),
+                    consent_purposes::key.asc(),
+                ))
+                .select(consent_purposes::key)
+                .load(c)
+                .await?)
+        })
+    })
+    .await
+}
+
 /// One purpose of the clinic.
 pub async fn purpose(db: &Db, clinic: ClinicId, id: Uuid) -> Result<Option<PurposeRow>, DbError> {
     db.scoped(Scope::Clinic(clinic), move |c| {
@@ -796,76 +816,89 @@ async fn store_purpose(
 ) -> Result<Option<i32>, AppError> {
     let ctx = ctx.clone();
     db.scoped(Scope::Clinic(clinic), move |c| {
-            Box::pin(async move {
-                let taken: Option<Uuid> = consent_purposes::table
-                    .filter(consent_purposes::clinic_id.eq(clinic.0))
-                    .filter(consent_purposes::key.eq(&purpose.key))
-                    .select(consent_purposes::id)
-                    .first(c)
-                    .await
-                    .optional()?;
-                if taken.is_some() && taken != id {
-                    return Err(AppError::Conflict(format!(
-                        "The key \u{201c}{}\u{201d} is already used by another purpose. Keys are unique per clinic, archived purposes included.",
-                        purpose.key
-                    )));
-                }
-                let values = (
-                    consent_purposes::key.eq(&purpose.key),
-                    consent_purposes::channel.eq(purpose.channel.as_str()),
-                    consent_purposes::name_en.eq(&purpose.name_en),
-                    consent_purposes::name_uk.eq(&purpose.name_uk),
-                    consent_purposes::description_en.eq(&purpose.description_en),
-                    consent_purposes::description_uk.eq(&purpose.description_uk),
-                    consent_purposes::legal_basis.eq(purpose.legal_basis.as_str()),
-                    consent_purposes::strictly_necessary.eq(purpose.strictly_necessary),
-                    consent_purposes::position.eq(purpose.position),
-                );
-                let (action, subject) = match id {
-                    Some(id) => {
-                        let updated = diesel::update(
-                            consent_purposes::table
-                                .filter(consent_purposes::clinic_id.eq(clinic.0))
-                                .filter(consent_purposes::id.eq(id))
-                                .filter(consent_purposes::archived_at.is_null()),
-                        )
-                        .set(values)
-                        .execute(c)
-                        .await?;
-                        if updated == 0 {
-                            return Err(AppError::NotFound);
-                        }
-                        ("consent.purpose_updated", id)
-                    }
-                    None => {
-                        let new_id = Uuid::now_v7();
-                        diesel::insert_into(consent_purposes::table)
-                            .values((
-                                consent_purposes::id.eq(new_id),
-                                consent_purposes::clinic_id.eq(clinic.0),
-                                values,
-                            ))
-                            .execute(c)
-                            .await?;
-                        ("consent.purpose_created", new_id)
-                    }
-                };
-                audit::record(
-                    c,
-                    &ctx,
-                    AuditEntry {
-                        clinic_id: Some(clinic),
-                        action,
-                        subject_kind: "consent_purpose",
-                        subject_id: subject.to_string(),
-                        details: purpose_details(&purpose),
-                    },
-                )
-                .await?;
-                Ok::<_, AppError>(republish(c, &ctx, clinic).await?)
-            })
+        Box::pin(async move {
+            write_purpose(c, &ctx, clinic, id, &purpose).await?;
+            Ok::<_, AppError>(republish(c, &ctx, clinic).await?)
         })
+    })
+    .await
+}
+
+/// Inserts (`id` `None`) or updates a purpose and audits it, without
+/// publishing a version.
+async fn write_purpose(
+    c: &mut Conn,
+    ctx: &AuditContext,
+    clinic: ClinicId,
+    id: Option<Uuid>,
+    purpose: &Purpose,
+) -> Result<(), AppError> {
+    let taken: Option<Uuid> = consent_purposes::table
+        .filter(consent_purposes::clinic_id.eq(clinic.0))
+        .filter(consent_purposes::key.eq(&purpose.key))
+        .select(consent_purposes::id)
+        .first(c)
         .await
+        .optional()?;
+    if taken.is_some() && taken != id {
+        return Err(AppError::Conflict(format!(
+            "The key \u{201c}{}\u{201d} is already used by another purpose. Keys are unique per clinic, archived purposes included.",
+            purpose.key
+        )));
+    }
+    let values = (
+        consent_purposes::key.eq(&purpose.key),
+        consent_purposes::channel.eq(purpose.channel.as_str()),
+        consent_purposes::name_en.eq(&purpose.name_en),
+        consent_purposes::name_uk.eq(&purpose.name_uk),
+        consent_purposes::description_en.eq(&purpose.description_en),
+        consent_purposes::description_uk.eq(&purpose.description_uk),
+        consent_purposes::legal_basis.eq(purpose.legal_basis.as_str()),
+        consent_purposes::strictly_necessary.eq(purpose.strictly_necessary),
+        consent_purposes::position.eq(purpose.position),
+    );
+    let (action, subject) = match id {
+        Some(id) => {
+            let updated = diesel::update(
+                consent_purposes::table
+                    .filter(consent_purposes::clinic_id.eq(clinic.0))
+                    .filter(consent_purposes::id.eq(id))
+                    .filter(consent_purposes::archived_at.is_null()),
+            )
+            .set(values)
+            .execute(c)
+            .await?;
+            if updated == 0 {
+                return Err(AppError::NotFound);
+            }
+            ("consent.purpose_updated", id)
+        }
+        None => {
+            let new_id = Uuid::now_v7();
+            diesel::insert_into(consent_purposes::table)
+                .values((
+                    consent_purposes::id.eq(new_id),
+                    consent_purposes::clinic_id.eq(clinic.0),
+                    values,
+                ))
+                .execute(c)
+                .await?;
+            ("consent.purpose_created", new_id)
+        }
+    };
+    audit::record(
+        c,
+        ctx,
+        AuditEntry {
+            clinic_id: Some(clinic),
+            action,
+            subject_kind: "consent_purpose",
+            subject_id: subject.to_string(),
+            details: purpose_details(purpose),
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 /// Archives a purpose: it is no longer asked (a new version is published);
@@ -883,6 +916,7 @@ pub async fn archive_purpose(
         .scoped(Scope::Clinic(clinic), move |c| {
             Box::pin(async move {
                 let cookies: i64 = consent_cookies::table
+                    .filter(consent_cookies::clinic_id.eq(clinic.0))
                     .filter(consent_cookies::purpose_id.eq(id))
                     .count()
                     .get_result(c)
@@ -1094,9 +1128,17 @@ pub async fn seed_if_empty(
     if !existing.purposes.is_empty() {
         return Ok(false);
     }
-    for purpose in purposes {
-        store_purpose(db, ctx, clinic, None, purpose).await?;
-    }
+    let context = ctx.clone();
+    db.scoped(Scope::Clinic(clinic), move |c| {
+        Box::pin(async move {
+            for purpose in &purposes {
+                write_purpose(c, &context, clinic, None, purpose).await?;
+            }
+            republish(c, &context, clinic).await?;
+            Ok::<_, AppError>(())
+        })
+    })
+    .await?;
     for cookie in cookies {
         store_cookie(db, ctx, clinic, None, cookie).await?;
     }
@@ -1116,6 +1158,19 @@ pub struct RecordFilter {
     pub given: Option<String>,
     pub from: Option<NaiveDate>,
     pub to: Option<NaiveDate>,
+}
+
+impl RecordFilter {
+    /// The filter as recorded in the audit log.
+    pub fn details(&self) -> serde_json::Value {
+        json!({
+            "subject": self.subject,
+            "source": self.source.map(Source::as_str),
+            "given": self.given,
+            "from": self.from.map(|d| d.to_string()),
+            "to": self.to.map(|d| d.to_string()),
+        })
+    }
 }
 
 /// A record as listed, with its configuration version.
@@ -1181,13 +1236,7 @@ pub async fn records(
                 .select(RecordRow::as_select())
                 .load(c)
                 .await?;
-            let versions: HashMap<Uuid, i32> = consent_configs::table
-                .filter(consent_configs::clinic_id.eq(clinic.0))
-                .select((consent_configs::id, consent_configs::version))
-                .load::<(Uuid, i32)>(c)
-                .await?
-                .into_iter()
-                .collect();
+            let versions = version_numbers(c, clinic).await?;
             Ok(Page {
                 items: rows
                     .into_iter()
@@ -1242,17 +1291,42 @@ pub async fn export_chunk(
     .await
 }
 
-/// Versions by id, for the export.
-pub async fn version_numbers(db: &Db, clinic: ClinicId) -> Result<HashMap<Uuid, i32>, DbError> {
+/// Configuration version numbers by id.
+async fn version_numbers(c: &mut Conn, clinic: ClinicId) -> QueryResult<HashMap<Uuid, i32>> {
+    Ok(consent_configs::table
+        .filter(consent_configs::clinic_id.eq(clinic.0))
+        .select((consent_configs::id, consent_configs::version))
+        .load::<(Uuid, i32)>(c)
+        .await?
+        .into_iter()
+        .collect())
+}
+
+/// Audits an export of the records matching `filter` and returns the
+/// version numbers its rows refer to.
+pub async fn start_export(
+    db: &Db,
+    ctx: &AuditContext,
+    clinic: ClinicId,
+    filter: &RecordFilter,
+) -> Result<HashMap<Uuid, i32>, AppError> {
+    let ctx = ctx.clone();
+    let details = filter.details();
     db.scoped(Scope::Clinic(clinic), move |c| {
         Box::pin(async move {
-            Ok(consent_configs::table
-                .filter(consent_configs::clinic_id.eq(clinic.0))
-                .select((consent_configs::id, consent_configs::version))
-                .load::<(Uuid, i32)>(c)
-                .await?
-                .into_iter()
-                .collect())
+            audit::record(
+                c,
+                &ctx,
+                AuditEntry {
+                    clinic_id: Some(clinic),
+                    action: "consent.records_exported",
+                    subject_kind: "consent_records",
+                    subject_id: "csv".into(),
+                    details: json!({ "filter": details }),
+                },
+            )
+            .await?;
+            Ok::<_, AppError>(version_numbers(c, clinic).await?)
         })
     })
     .await
