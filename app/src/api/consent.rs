@@ -474,21 +474,21 @@ async fn settings_page_choice(Path(slug): Path<String>, args: EditArgs) -> Respo
         Err(e) => return app_error(e.into()),
     };
     let asked = published.purposes(Channel::Website);
-    let choices: Choices = match args.form.get("choice").as_str() {
-        "accept_all" => asked.iter().map(|p| (p.key.clone(), true)).collect(),
-        "reject_all" => Choices::new(),
-        _ => {
-            let on = args.form.all("purpose");
-            asked
-                .iter()
-                .filter(|p| !p.strictly_necessary)
-                .map(|p| (p.key.clone(), on.contains(&p.key)))
-                .collect()
-        }
-    };
-    let choices: Choices = choices
-        .into_iter()
-        .filter(|(key, on)| *on || asked.iter().any(|p| &p.key == key && !p.strictly_necessary))
+    // Strictly necessary purposes are on whatever is sent; the buttons
+    // decide the optional ones, "Save my choices" takes the ticked boxes.
+    let ticked = args.form.all("purpose");
+    let button = args.form.get("choice");
+    let choices: Choices = asked
+        .iter()
+        .filter(|p| !p.strictly_necessary)
+        .map(|p| {
+            let on = match button.as_str() {
+                "accept_all" => true,
+                "reject_all" => false,
+                _ => ticked.contains(&p.key),
+            };
+            (p.key.clone(), on)
+        })
         .collect();
     let previous = stored_choice(args.page.cookie(CHOICE_COOKIE));
     let gpc = args.page.header("sec-gpc").is_some_and(|v| v.trim() == "1");
