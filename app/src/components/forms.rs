@@ -59,7 +59,7 @@ pub fn ErrorSummary(#[prop(optional, into)] title: Option<String>) -> impl IntoV
         view! {
             <div class="alert error" role="alert" tabindex="-1">
                 {title.map(|t| view! { <h2 class="alert-title">{t}</h2> })}
-                {message.map(|m| view! { <p><strong>{m}</strong></p> })}
+                {message.map(|m| view! { <p><strong>{tr_or_raw(&m)}</strong></p> })}
                 <ul class="error-list">{items}</ul>
             </div>
         }

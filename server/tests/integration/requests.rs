@@ -551,6 +551,10 @@ async fn the_honeypot_stores_nothing_and_floods_are_rate_limited() {
     assert_eq!(response.status(), 429);
     let page = response.text().await.expect("body");
     assert!(page.contains("Olena Marchenko"), "the input is kept");
+    assert!(
+        page.contains("Too many requests") && !page.contains("request-rate-limited"),
+        "the limit is said in words"
+    );
 }
 
 #[tokio::test]
