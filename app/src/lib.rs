@@ -43,6 +43,9 @@ use crate::pages::notices::public::{
     ConfirmSubscriptionPage, DiffPage, DocumentPage, HistoryPage, SubscribePage, UnsubscribePage,
     VersionPage,
 };
+use crate::pages::patient_consent::{
+    PatientConsentsManagePage, PatientConsentsPage, PatientConsentsSentPage,
+};
 use crate::pages::platform::clinics::{ClinicStatusPage, ClinicsPage, NewClinicPage};
 use crate::pages::platform::overview::PlatformOverviewPage;
 use crate::pages::platform::sso::PlatformSsoPage;
@@ -166,6 +169,9 @@ pub fn App() -> impl IntoView {
                 />
                 <Route path=(StaticSegment("admin"), StaticSegment("c"), ParamSegment("clinic"), StaticSegment("meta")) view=MetaSettingsPage ssr=SsrMode::Async/>
                 <Route path=(StaticSegment("c"), ParamSegment("clinic"), StaticSegment("cookies")) view=CookieSettingsPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("c"), ParamSegment("clinic"), StaticSegment("consents")) view=PatientConsentsPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("c"), ParamSegment("clinic"), StaticSegment("consents"), StaticSegment("sent")) view=PatientConsentsSentPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("c"), ParamSegment("clinic"), StaticSegment("consents"), StaticSegment("manage")) view=PatientConsentsManagePage ssr=SsrMode::Async/>
                 <Route path=(StaticSegment("admin"), StaticSegment("c"), ParamSegment("clinic"), StaticSegment("consent")) view=ConsentSettingsPage ssr=SsrMode::Async/>
                 <Route path=(StaticSegment("admin"), StaticSegment("c"), ParamSegment("clinic"), StaticSegment("consent"), StaticSegment("records")) view=ConsentRecordsPage ssr=SsrMode::Async/>
                 <Route path=(StaticSegment("admin"), StaticSegment("c"), ParamSegment("clinic"), StaticSegment("consent"), StaticSegment("purposes"), StaticSegment("new")) view=PurposeFormPage ssr=SsrMode::Async/>

@@ -2,10 +2,11 @@
 // its own origin), where "Reject all" keeps a gated analytics script from
 // running and "Accept all" runs it; a browser sending Global Privacy Control
 // is recorded as opting out without being asked; and the portal's settings
-// page works with JavaScript switched off. The banner and the page pass axe.
+// page works with JavaScript switched off; a patient manages their consents
+// from an emailed link. The banner and the pages pass axe.
 import { test, expect } from '@playwright/test';
 import http from 'node:http';
-import { expectAccessible, sql } from './helpers.mjs';
+import { expectAccessible, linkIn, sql, waitForMail } from './helpers.mjs';
 import { ports } from '../playwright.config.mjs';
 
 const sitePort = Number(process.env.SITE_E2E_PORT || 38090);
@@ -119,4 +120,34 @@ test('the settings page works with JavaScript switched off', async ({ browser })
   await expect(checked.getByRole('button', { name: 'Відхилити всі' })).toBeVisible();
   await expectAccessible(checked);
   await withScript.close();
+});
+
+test('a patient gives and withdraws consent from an emailed link', async ({ browser }) => {
+  const patient = 'iryna.kovalenko@example.org';
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${portal}/c/demo/privacy?lang=en`);
+  await page.getByRole('link', { name: /consents you gave as a patient/ }).click();
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Your consents: Lindenhof Family Clinic');
+  await expectAccessible(page);
+  await page.getByLabel(/^Your email address/).fill(patient);
+  await page.getByRole('button', { name: 'Email me the link' }).click();
+  await expect(page.getByRole('heading', { name: 'Check your email' })).toBeVisible();
+
+  const mail = await waitForMail(patient, /\/consents\/manage\?t=/);
+  await page.goto(linkIn(mail.text, '/consents/manage?t='));
+  await expect(page.getByText('You have not made any choices yet')).toBeVisible();
+  await expectAccessible(page);
+  await page.getByLabel('Appointment reminders by messenger').check();
+  await page.getByRole('button', { name: 'Save my choices' }).click();
+  await expect(page.getByText('Your choice is saved')).toBeVisible();
+  await expect(page.getByLabel('Appointment reminders by messenger')).toBeChecked();
+  await expectAccessible(page);
+
+  await page.getByRole('button', { name: 'Withdraw all consents' }).click();
+  await expect(page.getByLabel('Appointment reminders by messenger')).not.toBeChecked();
+  await expect(page.getByRole('row')).toHaveCount(3);
+  expect(sql(`SELECT string_agg(source || ':' || (choices->>'messenger_reminders'), ',' ORDER BY recorded_at)
+              FROM consent_records WHERE subject_id LIKE 'patient-%'`).trim()).toBe('patient:true,patient:false');
+  await context.close();
 });

@@ -10,6 +10,7 @@ pub mod forms;
 pub mod guard;
 pub mod notices;
 pub mod pages;
+pub mod patient_consent;
 pub mod platform;
 pub mod public;
 pub mod render;
@@ -56,6 +57,7 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
     routes.extend(notices::routes());
     routes.extend(subprocessors::routes());
     routes.extend(consent::routes());
+    routes.extend(patient_consent::routes());
     routes
 }
 

@@ -68,6 +68,24 @@ fn conforms(json: &Value, schema: &str) {
     assert!(errors.is_empty(), "{schema}: {errors:?}\n{json:#}");
 }
 
+/// The demo clinic's receipt key, as anyone would fetch it.
+pub async fn published_key(app: &TestApp) -> ed25519_dalek::VerifyingKey {
+    let jwks: Value = app
+        .client
+        .get(app.url("/c/demo/consent-receipt-key"))
+        .send()
+        .await
+        .expect("key")
+        .json()
+        .await
+        .expect("JWK set");
+    let x = URL_SAFE_NO_PAD
+        .decode(jwks["keys"][0]["x"].as_str().expect("x"))
+        .expect("base64url");
+    ed25519_dalek::VerifyingKey::from_bytes(&x.try_into().expect("32 bytes"))
+        .expect("an Ed25519 key")
+}
+
 #[tokio::test]
 async fn a_receipt_from_the_api_verifies_with_the_published_key_and_not_after_one_byte_changes() {
     let app = demo_app(None).await;
@@ -101,21 +119,7 @@ async fn a_receipt_from_the_api_verifies_with_the_published_key_and_not_after_on
         json!({ "necessary": true, "analytics": true, "video": false })
     );
 
-    // The published key, as anyone would fetch it.
-    let jwks: Value = app
-        .client
-        .get(app.url("/c/demo/consent-receipt-key"))
-        .send()
-        .await
-        .expect("key")
-        .json()
-        .await
-        .expect("JWK set");
-    let x = URL_SAFE_NO_PAD
-        .decode(jwks["keys"][0]["x"].as_str().expect("x"))
-        .expect("base64url");
-    let key = ed25519_dalek::VerifyingKey::from_bytes(&x.try_into().expect("32 bytes"))
-        .expect("an Ed25519 key");
+    let key = published_key(&app).await;
 
     let jws = recorded["receipt_jws"].as_str().expect("receipt");
     let claims = rules::verify_receipt(jws, &key).expect("the receipt verifies");

@@ -14,6 +14,7 @@ mod managed_postgres;
 mod migrations;
 mod notices;
 mod pages;
+mod patient_consent;
 mod platform;
 mod requests;
 mod sign_in;

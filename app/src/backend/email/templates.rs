@@ -123,8 +123,32 @@ impl RequestVerification {
 email_templates!(
     RequestVerification,
     "request_verification",
-    RequestVerificationText = "emails/request_verification.txt",
-    RequestVerificationHtml = "emails/request_verification.html"
+    RequestVerificationText = "emails/link.txt",
+    RequestVerificationHtml = "emails/link.html"
+);
+
+/// A link to a patient's consents, in their language.
+#[derive(Debug, Clone)]
+pub struct ConsentLink {
+    pub clinic: String,
+    pub subject: String,
+    pub intro: String,
+    pub button: String,
+    pub ignore: String,
+    pub link: String,
+}
+
+impl ConsentLink {
+    fn subject_line(&self) -> String {
+        self.subject.clone()
+    }
+}
+
+email_templates!(
+    ConsentLink,
+    "consent_link",
+    ConsentLinkText = "emails/link.txt",
+    ConsentLinkHtml = "emails/link.html"
 );
 
 /// News about a privacy request for its requester, in their language, with

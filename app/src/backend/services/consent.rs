@@ -582,9 +582,14 @@ pub async fn record(
         controller: &published.legal_name,
         config_version: config.version,
         content_hash: &config.content_hash,
-        notice_url: state
-            .settings
-            .url(&format!("/c/{}/cookies", published.slug)),
+        notice_url: state.settings.url(&format!(
+            "/c/{}/{}",
+            published.slug,
+            match submission.channel {
+                Channel::Website => "cookies",
+                Channel::Patient => "consents",
+            }
+        )),
         source: submission.source,
         gpc: submission.gpc,
         purposes: &config.purposes,

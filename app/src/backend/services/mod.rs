@@ -6,6 +6,7 @@ pub mod clinics;
 pub mod consent;
 pub mod demo;
 pub mod notices;
+pub mod patient_consent;
 pub mod platform;
 pub mod requests;
 pub mod sso;

@@ -82,6 +82,11 @@ fn ClinicPrivacy(clinic: PublicClinic, document: Option<PublicDocumentPage>) -> 
             <section class="card" aria-labelledby="rights-heading">
                 <h2 id="rights-heading">{tr("privacy-rights")}</h2>
                 <p>{tr_args("privacy-rights-body", &[("deadline", clinic.deadline.clone())])}</p>
+                <ul>
+                    <li><a href=format!("/c/{}/requests/new", clinic.slug)>{tr("privacy-link-request")}</a></li>
+                    <li><a href=format!("/c/{}/consents", clinic.slug)>{tr("privacy-link-consents")}</a></li>
+                    <li><a href=format!("/c/{}/cookies", clinic.slug)>{tr("privacy-link-cookies")}</a></li>
+                </ul>
             </section>
             <section class="card" aria-labelledby="authority-heading">
                 <h2 id="authority-heading">{tr("privacy-authority")}</h2>
