@@ -101,25 +101,8 @@ async fn login(
         }
     };
     let now = state.clock.now();
-    let allowed = async {
-        Ok::<_, AppError>(
-            ratelimit::hit(
-                &state.db,
-                &ratelimit::ip_key("login", &ip),
-                LOGIN_PER_IP,
-                now,
-            )
-            .await?
-                && ratelimit::hit(
-                    &state.db,
-                    &ratelimit::email_key("login", email.as_str()),
-                    LOGIN_PER_EMAIL,
-                    now,
-                )
-                .await?,
-        )
-    };
-    match allowed.await {
+    let limits = (LOGIN_PER_IP, LOGIN_PER_EMAIL);
+    match ratelimit::allow_submission(&state.db, "login", &ip, email.as_str(), limits, now).await {
         Ok(true) => {}
         Ok(false) => {
             let form = FormState {
@@ -129,7 +112,7 @@ async fn login(
             };
             return render::page(&state, page, StatusCode::TOO_MANY_REQUESTS, form).await;
         }
-        Err(e) => return app_error(e),
+        Err(e) => return app_error(e.into()),
     }
     match auth_service::route_for(&state, &email).await {
         Ok(LoginRoute::Sso { connection_id }) => {

@@ -845,32 +845,17 @@ async fn subscribe(
         }
     };
     let now = state.clock.now();
-    let allowed = async {
-        Ok::<_, AppError>(
-            ratelimit::hit(
-                &state.db,
-                &ratelimit::ip_key("subscribe", &ip),
-                SUBSCRIBE_PER_IP,
-                now,
-            )
-            .await?
-                && ratelimit::hit(
-                    &state.db,
-                    &ratelimit::email_key("subscribe", email.as_str()),
-                    SUBSCRIBE_PER_EMAIL,
-                    now,
-                )
-                .await?,
-        )
-    };
-    match allowed.await {
+    let limits = (SUBSCRIBE_PER_IP, SUBSCRIBE_PER_EMAIL);
+    match ratelimit::allow_submission(&state.db, "subscribe", &ip, email.as_str(), limits, now)
+        .await
+    {
         Ok(true) => {}
         Ok(false) => {
             let message = "Too many subscription requests. Please wait an hour and try again.";
             let form = form_state(&form, FieldErrors::new(), Some(message.to_owned()));
             return render::page(&state, page, StatusCode::TOO_MANY_REQUESTS, form).await;
         }
-        Err(e) => return app_error(e),
+        Err(e) => return app_error(e.into()),
     }
     match subscriptions::subscribe(
         &state,

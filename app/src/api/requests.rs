@@ -15,7 +15,6 @@ use super::auth::{ClientIp, app_error};
 use super::forms::FormData;
 use super::render::{self, FormState, PageRequest};
 use super::{error_page, see_other};
-use crate::backend::error::AppError;
 use crate::backend::ratelimit::{self, Limit};
 use crate::backend::services::clinics::{self, PublicClinic};
 use crate::backend::services::requests::{self, RequestError, meta};
@@ -149,25 +148,17 @@ async fn submit(
         Err(errors) => return reject(errors, None, StatusCode::UNPROCESSABLE_ENTITY).await,
     };
     let now = state.clock.now();
-    let allowed = async {
-        Ok::<_, AppError>(
-            ratelimit::hit(
-                &state.db,
-                &ratelimit::ip_key("request", &ip),
-                SUBMIT_PER_IP,
-                now,
-            )
-            .await?
-                && ratelimit::hit(
-                    &state.db,
-                    &ratelimit::email_key("request", request.email.as_str()),
-                    SUBMIT_PER_EMAIL,
-                    now,
-                )
-                .await?,
-        )
-    };
-    match allowed.await {
+    let limits = (SUBMIT_PER_IP, SUBMIT_PER_EMAIL);
+    match ratelimit::allow_submission(
+        &state.db,
+        "request",
+        &ip,
+        request.email.as_str(),
+        limits,
+        now,
+    )
+    .await
+    {
         Ok(true) => {}
         Ok(false) => {
             return reject(
@@ -177,7 +168,7 @@ async fn submit(
             )
             .await;
         }
-        Err(e) => return app_error(e),
+        Err(e) => return app_error(e.into()),
     }
     let locale = page_locale(&page, &clinic);
     match requests::submit(&state, clinic.id, locale, request, page.request_id()).await {

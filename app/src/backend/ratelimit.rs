@@ -61,6 +61,21 @@ pub async fn hit(db: &Db, key: &str, limit: Limit, now: DateTime<Utc>) -> Result
     Ok(row.hits <= limit.max)
 }
 
+/// Counts a form submission from `ip` for `email` under `scope`; false when
+/// either the address's or the email's limit is exceeded (the email is not
+/// counted once the address is over its limit).
+pub async fn allow_submission(
+    db: &Db,
+    scope: &str,
+    ip: &str,
+    email: &str,
+    (per_ip, per_email): (Limit, Limit),
+    now: DateTime<Utc>,
+) -> Result<bool, DbError> {
+    Ok(hit(db, &ip_key(scope, ip), per_ip, now).await?
+        && hit(db, &email_key(scope, email), per_email, now).await?)
+}
+
 /// Removes counters of windows that ended more than a day ago.
 pub async fn purge_old(db: &Db, now: DateTime<Utc>) -> Result<usize, DbError> {
     let mut conn = db.conn().await?;
