@@ -18,7 +18,7 @@ use crate::backend::ratelimit::{self, Limit};
 use crate::backend::services::consent::{self, Published, RecordError, RecordRow, Submission};
 use crate::backend::services::patient_consent::{self as patients, Patient};
 use crate::backend::state::AppState;
-use crate::domain::consent::{Channel, Choices, Source};
+use crate::domain::consent::{self as rules, Channel, Choices, Source};
 use crate::domain::email::EmailAddress;
 use crate::domain::forms::FieldErrors;
 use crate::domain::locale;
@@ -104,25 +104,10 @@ async fn ask_link(
         }
     };
     let now = state.clock.now();
-    let allowed = async {
-        Ok::<_, AppError>(
-            ratelimit::hit(
-                &state.db,
-                &ratelimit::ip_key("consent-link", &ip),
-                LINKS_PER_IP,
-                now,
-            )
-            .await?
-                && ratelimit::hit(
-                    &state.db,
-                    &ratelimit::email_key("consent-link", email.as_str()),
-                    LINKS_PER_EMAIL,
-                    now,
-                )
-                .await?,
-        )
-    };
-    match allowed.await {
+    let limits = (LINKS_PER_IP, LINKS_PER_EMAIL);
+    match ratelimit::allow_submission(&state.db, "consent-link", &ip, email.as_str(), limits, now)
+        .await
+    {
         Ok(true) => {}
         Ok(false) => {
             return reject(
@@ -132,7 +117,7 @@ async fn ask_link(
             )
             .await;
         }
-        Err(e) => return app_error(e),
+        Err(e) => return app_error(e.into()),
     }
     let locale = locale::negotiate(
         page.query("lang").as_deref(),
@@ -198,11 +183,7 @@ async fn save(
             "This clinic does not ask its patients for any consents here.",
         ),
         Err(RecordError::Invalid(problems)) => {
-            let message = problems
-                .iter()
-                .map(|p| format!("{}: {}", p.path, p.message))
-                .collect::<Vec<_>>()
-                .join("; ");
+            let message = rules::Problem::describe(&problems);
             render::page(
                 &state,
                 page,
@@ -273,7 +254,15 @@ pub async fn manage_page(slug: &str) -> Result<Option<ManagePage>, AppError> {
         state.clock.now(),
     );
     let history = match &patient {
-        Some(p) => patients::history(&state.db, published.clinic_id, &p.subject_id).await?,
+        Some(p) => {
+            consent::subject_records(
+                &state.db,
+                published.clinic_id,
+                &p.subject_id,
+                patients::HISTORY_MAX,
+            )
+            .await?
+        }
         None => Vec::new(),
     };
     let saved = super::pages::query("saved")

@@ -376,6 +376,15 @@ impl Problem {
             message: message.into(),
         }
     }
+
+    /// The problems in one sentence, for a form's error summary.
+    pub fn describe(problems: &[Problem]) -> String {
+        problems
+            .iter()
+            .map(|p| format!("{}: {}", p.path, p.message))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
 }
 
 /// The choices that are recorded for `requested` against `purposes` of

@@ -15,7 +15,7 @@ use crate::components::forms::{
 };
 use crate::components::layout::Layout;
 use crate::components::pager::Pager;
-use crate::domain::consent::{Channel, LegalBasis, Party, Source};
+use crate::domain::consent::{Channel, LegalBasis, Party, PublishedPurpose, Source};
 use crate::i18n::{tr, tr_args, use_locale};
 use crate::pages::admin::{clinic_slug, when};
 use crate::pages::error::PageErrorView;
@@ -94,25 +94,7 @@ fn cookie_settings(page: api::PublicCookies) -> impl IntoView {
                     .filter(|c| c.purpose == p.key)
                     .cloned()
                     .collect();
-                let id = format!("purpose-{}", p.key);
-                let control = if p.strictly_necessary {
-                    view! {
-                        <div class="checkbox">
-                            <input type="checkbox" id=id.clone() checked=true disabled=true/>
-                            <label for=id>{format!("{} ({})", p.name.get(locale), tr("cookies-always-on"))}</label>
-                        </div>
-                    }
-                    .into_any()
-                } else {
-                    let on = current.get(&p.key).copied().unwrap_or(false);
-                    view! {
-                        <div class="checkbox">
-                            <input type="checkbox" id=id.clone() name="purpose" value=p.key.clone() checked=on/>
-                            <label for=id>{p.name.get(locale).to_owned()}</label>
-                        </div>
-                    }
-                    .into_any()
-                };
+                let on = current.get(&p.key).copied().unwrap_or(false);
                 let table = if cookies.is_empty() {
                     view! { <p class="muted">{tr("cookies-none-for-purpose")}</p> }.into_any()
                 } else {
@@ -147,15 +129,7 @@ fn cookie_settings(page: api::PublicCookies) -> impl IntoView {
                     }
                     .into_any()
                 };
-                view! {
-                    <section class="purpose card">
-                        <h2>{p.name.get(locale).to_owned()}</h2>
-                        <p>{p.description.get(locale).to_owned()}</p>
-                        <p class="muted">{format!("{}: {}", tr("cookies-legal-basis"), tr(&format!("basis-{}", p.legal_basis.replace('_', "-"))))}</p>
-                        {control}
-                        {table}
-                    </section>
-                }
+                purpose_choice(p, on, locale, table)
             })
             .collect_view();
         view! {
@@ -191,6 +165,49 @@ fn cookie_settings(page: api::PublicCookies) -> impl IntoView {
                 </p>
             </div>
         </Layout>
+    }
+}
+
+/// One purpose of a consent form: its name, description and legal basis,
+/// its checkbox (ticked and disabled when strictly necessary), then `extra`.
+pub fn purpose_choice(
+    p: &PublishedPurpose,
+    on: bool,
+    locale: &str,
+    extra: AnyView,
+) -> impl IntoView + use<> {
+    let id = format!("purpose-{}", p.key);
+    let name = p.name.get(locale).to_owned();
+    let control = if p.strictly_necessary {
+        view! {
+            <div class="checkbox">
+                <input type="checkbox" id=id.clone() checked=true disabled=true/>
+                <label for=id>{format!("{name} ({})", tr("cookies-always-on"))}</label>
+            </div>
+        }
+        .into_any()
+    } else {
+        view! {
+            <div class="checkbox">
+                <input type="checkbox" id=id.clone() name="purpose" value=p.key.clone() checked=on/>
+                <label for=id>{name.clone()}</label>
+            </div>
+        }
+        .into_any()
+    };
+    let basis = format!(
+        "{}: {}",
+        tr("cookies-legal-basis"),
+        tr(&format!("basis-{}", p.legal_basis.replace('_', "-")))
+    );
+    view! {
+        <section class="purpose card">
+            <h2>{name}</h2>
+            <p>{p.description.get(locale).to_owned()}</p>
+            <p class="muted">{basis}</p>
+            {control}
+            {extra}
+        </section>
     }
 }
 

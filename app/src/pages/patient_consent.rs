@@ -13,6 +13,7 @@ use crate::components::layout::Layout;
 use crate::domain::consent::{Channel, Choices, Source};
 use crate::i18n::{tr, tr_args, use_locale};
 use crate::pages::admin::when;
+use crate::pages::consent::purpose_choice;
 use crate::pages::error::{ErrorContent, NotFoundContent};
 
 fn clinic_slug() -> String {
@@ -178,33 +179,8 @@ fn manage(page: api::ManagePage) -> impl IntoView {
     let items = purposes
         .into_iter()
         .map(|p| {
-            let id = format!("purpose-{}", p.key);
-            let control = if p.strictly_necessary {
-                view! {
-                    <div class="checkbox">
-                        <input type="checkbox" id=id.clone() checked=true disabled=true/>
-                        <label for=id>{format!("{} ({})", p.name.get(locale), tr("cookies-always-on"))}</label>
-                    </div>
-                }
-                .into_any()
-            } else {
-                let on = current.get(&p.key).copied().unwrap_or(false);
-                view! {
-                    <div class="checkbox">
-                        <input type="checkbox" id=id.clone() name="purpose" value=p.key.clone() checked=on/>
-                        <label for=id>{p.name.get(locale).to_owned()}</label>
-                    </div>
-                }
-                .into_any()
-            };
-            view! {
-                <section class="purpose card">
-                    <h2>{p.name.get(locale).to_owned()}</h2>
-                    <p>{p.description.get(locale).to_owned()}</p>
-                    <p class="muted">{format!("{}: {}", tr("cookies-legal-basis"), tr(&format!("basis-{}", p.legal_basis.replace('_', "-"))))}</p>
-                    {control}
-                </section>
-            }
+            let on = current.get(&p.key).copied().unwrap_or(false);
+            purpose_choice(p, on, locale, ().into_any())
         })
         .collect_view();
     let history = (!page.history.is_empty()).then(|| {

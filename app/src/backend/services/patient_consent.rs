@@ -6,15 +6,11 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
-use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::consent::{Published, RecordRow};
+use super::consent::Published;
 use crate::backend::crypto::Crypto;
-use crate::backend::db::schema::consent_records;
-use crate::backend::db::{Db, DbError};
 use crate::backend::email::templates::ConsentLink;
 use crate::backend::email::{self, compose};
 use crate::backend::error::AppError;
@@ -153,27 +149,6 @@ pub async fn send_link(
         .await?;
     metrics::counter!("consent_links_sent_total").increment(1);
     Ok(())
-}
-
-/// A patient's records, newest first (at most [`HISTORY_MAX`]).
-pub async fn history(db: &Db, clinic: ClinicId, subject: &str) -> Result<Vec<RecordRow>, DbError> {
-    let subject = subject.to_owned();
-    db.scoped(Scope::Clinic(clinic), move |c| {
-        Box::pin(async move {
-            Ok(consent_records::table
-                .filter(consent_records::clinic_id.eq(clinic.0))
-                .filter(consent_records::subject_id.eq(subject))
-                .order((
-                    consent_records::recorded_at.desc(),
-                    consent_records::id.desc(),
-                ))
-                .limit(HISTORY_MAX)
-                .select(RecordRow::as_select())
-                .load(c)
-                .await?)
-        })
-    })
-    .await
 }
 
 #[cfg(test)]
