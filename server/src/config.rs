@@ -55,6 +55,8 @@ pub struct Config {
     pub campaign_rate: u32,
     /// Consent API requests accepted per minute from one address.
     pub consent_rate_per_minute: u32,
+    /// Consent record writers committing batches side by side.
+    pub consent_writers: usize,
     /// Maximum pooled database connections of this process.
     pub db_pool_size: usize,
     /// Idle and absolute limits of signed-in sessions.
@@ -185,6 +187,12 @@ impl Config {
             1..=10_000_000,
         )?)
         .unwrap_or(600);
+        let consent_writers = parse_count(
+            &get,
+            "PORTAL_CONSENT_WRITERS",
+            app::backend::services::consent::DEFAULT_WRITERS,
+            1..=32,
+        )?;
         let db_pool_size = parse_count(&get, "PORTAL_DB_POOL_SIZE", 16, 2..=256)?;
         let idle_minutes = parse_count(&get, "PORTAL_SESSION_IDLE_MINUTES", 30, 5..=1440)?;
         let max_hours = parse_count(&get, "PORTAL_SESSION_MAX_HOURS", 12, 1..=168)?;
@@ -207,6 +215,7 @@ impl Config {
             worker_lease,
             campaign_rate,
             consent_rate_per_minute,
+            consent_writers,
             db_pool_size,
             sessions,
         })

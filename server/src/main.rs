@@ -6,6 +6,11 @@ use clap::Parser as _;
 use server::cli::{self, Cli};
 use server::config::Config;
 
+/// mimalloc instead of glibc's allocator: under the consent API's load the
+/// many small per-request allocations cost glibc a tenth of the CPU.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -109,7 +109,10 @@ pub fn app_state_with_clock(
         }),
         crypto: Crypto::new(&key),
         clock,
-        consent: app::backend::services::consent::Runtime::new(config.consent_rate_per_minute),
+        consent: app::backend::services::consent::Runtime::new(
+            config.consent_rate_per_minute,
+            config.consent_writers,
+        ),
     })
 }
 

@@ -256,6 +256,20 @@ fn sends_gpc(headers: &HeaderMap) -> bool {
     header_text(headers, "sec-gpc").is_some_and(|v| v.trim() == "1")
 }
 
+/// The answer to a recorded choice (`Recorded` in the OpenAPI document).
+#[derive(serde::Serialize)]
+struct RecordedBody<'a> {
+    record_id: Uuid,
+    subject_id: &'a str,
+    config_version: i32,
+    content_hash: &'a str,
+    choices: &'a Choices,
+    gpc: bool,
+    receipt: &'a rules::Receipt,
+    receipt_jws: &'a str,
+    receipt_key_url: String,
+}
+
 async fn api_record(
     State(state): State<AppState>,
     Path(slug): Path<String>,
@@ -346,17 +360,19 @@ async fn api_record(
     };
     match consent::record(&state, &published, submission).await {
         Ok(recorded) => {
-            let body = json!({
-                "record_id": recorded.record_id,
-                "subject_id": recorded.subject_id,
-                "config_version": recorded.config_version,
-                "content_hash": recorded.content_hash,
-                "choices": recorded.choices,
-                "gpc": recorded.receipt.global_privacy_control,
-                "receipt": recorded.receipt,
-                "receipt_jws": recorded.receipt_jws,
-                "receipt_key_url": state.settings.url(&format!("/c/{}/consent-receipt-key", published.slug)),
-            });
+            let body = RecordedBody {
+                record_id: recorded.record_id,
+                subject_id: &recorded.subject_id,
+                config_version: recorded.config_version,
+                content_hash: &recorded.content_hash,
+                choices: &recorded.choices,
+                gpc: recorded.receipt.global_privacy_control,
+                receipt: &recorded.receipt,
+                receipt_jws: &recorded.receipt_jws,
+                receipt_key_url: state
+                    .settings
+                    .url(&format!("/c/{}/consent-receipt-key", published.slug)),
+            };
             respond((StatusCode::CREATED, axum::Json(body)).into_response())
         }
         Err(RecordError::NotConfigured) => respond(api_error(
@@ -518,11 +534,7 @@ async fn settings_page_choice(Path(slug): Path<String>, args: EditArgs) -> Respo
             "This clinic has not set up any consent purposes yet.",
         ),
         Err(RecordError::Invalid(problems)) => {
-            let message = problems
-                .iter()
-                .map(|p| format!("{}: {}", p.path, p.message))
-                .collect::<Vec<_>>()
-                .join("; ");
+            let message = rules::Problem::describe(&problems);
             render::page(
                 &state,
                 args.page.clone(),

@@ -20,15 +20,34 @@ pub enum Scope {
 
 /// Writes the scope into transaction-local settings read by the RLS policies.
 pub async fn set_scope(conn: &mut AsyncPgConnection, scope: Scope) -> diesel::QueryResult<()> {
+    write_scope(conn, scope, true).await
+}
+
+/// Writes the scope into the settings of the whole session. Only for
+/// connections of their own that never return to the pool (see
+/// [`crate::backend::db::Db::dedicated`]).
+pub async fn set_session_scope(
+    conn: &mut AsyncPgConnection,
+    scope: Scope,
+) -> diesel::QueryResult<()> {
+    write_scope(conn, scope, false).await
+}
+
+async fn write_scope(
+    conn: &mut AsyncPgConnection,
+    scope: Scope,
+    local: bool,
+) -> diesel::QueryResult<()> {
     let (kind, clinic) = match scope {
         Scope::Clinic(id) => ("clinic", id.0.to_string()),
         Scope::System => ("system", String::new()),
     };
     diesel::sql_query(
-        "SELECT set_config('portal.scope', $1, true), set_config('portal.clinic_id', $2, true)",
+        "SELECT set_config('portal.scope', $1, $3), set_config('portal.clinic_id', $2, $3)",
     )
     .bind::<Text, _>(kind)
     .bind::<Text, _>(clinic)
+    .bind::<diesel::sql_types::Bool, _>(local)
     .execute(conn)
     .await
     .map(|_| ())

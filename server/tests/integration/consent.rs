@@ -697,3 +697,38 @@ async fn archiving_and_removing_need_confirmation_and_keep_the_records_searchabl
     assert_eq!(csv.text().await.expect("CSV").lines().count(), 2);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_writer_whose_connection_was_cut_stores_the_next_choices_on_a_new_one() {
+    let app = demo_app(None).await;
+    let choice = r#"{"choices":{"analytics":true}}"#;
+    assert_eq!(post_json(&app, choice, &[]).await.status(), 201);
+    // Cut the writers' own connections, as a Postgres restart would.
+    let cut: i64 = app
+        .db
+        .scoped(Scope::System, |c| {
+            Box::pin(async move {
+                #[derive(QueryableByName)]
+                struct Cut {
+                    #[diesel(sql_type = diesel::sql_types::BigInt)]
+                    cut: i64,
+                }
+                let row: Cut = diesel::sql_query(
+                    "SELECT count(pg_terminate_backend(pid)) AS cut FROM pg_stat_activity \
+                     WHERE datname = current_database() AND pid <> pg_backend_pid() \
+                       AND query LIKE 'INSERT INTO \"consent_records\"%'",
+                )
+                .get_result(c)
+                .await?;
+                Ok::<_, DbError>(row.cut)
+            })
+        })
+        .await
+        .expect("terminate");
+    assert!(cut >= 1, "no writer connection was found");
+    let before = count_records(&app).await;
+    for _ in 0..5 {
+        assert_eq!(post_json(&app, choice, &[]).await.status(), 201);
+    }
+    assert_eq!(count_records(&app).await, before + 5);
+}

@@ -18,7 +18,7 @@ use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use futures::future::BoxFuture;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::backend::tenancy::{Scope, set_scope};
+use crate::backend::tenancy::{Scope, set_scope, set_session_scope};
 
 /// The SQL migrations under `migrations/`, compiled into the binary.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");
@@ -88,6 +88,19 @@ impl Db {
             .get()
             .await
             .map_err(|e| DbError::Unavailable(e.to_string()))
+    }
+
+    /// A connection of its own, outside the pool, whose whole session is
+    /// limited to `scope`: each statement on it commits by itself, with no
+    /// `BEGIN`, scope setting and `COMMIT` around it. For a long-lived
+    /// writer that owns it; it never returns to the pool, so its scope
+    /// cannot leak to other work.
+    pub async fn dedicated(&self, scope: Scope) -> Result<Conn, DbError> {
+        let mut conn = Conn::establish(self.url.expose_secret())
+            .await
+            .map_err(|e| DbError::Unavailable(e.to_string()))?;
+        set_session_scope(&mut conn, scope).await?;
+        Ok(conn)
     }
 
     /// Runs `f` in one transaction limited to `scope`; commits when it returns

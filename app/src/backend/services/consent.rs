@@ -43,8 +43,8 @@ const KEY_SEAL: &str = "consent.receipt-key";
 const CACHE_TTL: Duration = Duration::from_secs(2);
 /// Most records written in one INSERT.
 const BATCH_MAX: usize = 500;
-/// Writers committing batches side by side.
-const WRITERS: usize = 2;
+/// Writers committing batches side by side, by default.
+pub const DEFAULT_WRITERS: usize = 2;
 
 /// A purpose as stored.
 #[derive(Queryable, Selectable, Clone, Debug)]
@@ -226,18 +226,20 @@ struct RuntimeInner {
     /// Loads of a key wait for one another (the first makes or opens it).
     key_load: tokio::sync::Mutex<()>,
     limiter: Limiter,
+    writers: usize,
 }
 
 impl Default for Runtime {
     fn default() -> Self {
-        Self::new(DEFAULT_RATE_PER_MINUTE)
+        Self::new(DEFAULT_RATE_PER_MINUTE, DEFAULT_WRITERS)
     }
 }
 
 impl Runtime {
     /// A runtime whose API accepts `per_minute` requests per address (in
-    /// bursts of up to a tenth of that, at least 10).
-    pub fn new(per_minute: u32) -> Self {
+    /// bursts of up to a tenth of that, at least 10), with `writers` record
+    /// writers.
+    pub fn new(per_minute: u32, writers: usize) -> Self {
         let rate =
             std::num::NonZeroU32::new(per_minute.max(1)).unwrap_or(std::num::NonZeroU32::MIN);
         let burst = std::num::NonZeroU32::new((per_minute / 10).max(10))
@@ -250,6 +252,7 @@ impl Runtime {
                 writer: Mutex::default(),
                 key_load: tokio::sync::Mutex::default(),
                 limiter: governor::RateLimiter::keyed(quota),
+                writers: writers.max(1),
             }),
         }
     }
@@ -296,7 +299,7 @@ impl Runtime {
         }
         let (tx, rx) = mpsc::channel::<Pending>(BATCH_MAX * 8);
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
-        for _ in 0..WRITERS {
+        for _ in 0..self.inner.writers {
             tokio::spawn(write_batches(db.clone(), rx.clone()));
         }
         *writer = Some(tx.clone());
@@ -305,8 +308,12 @@ impl Runtime {
 }
 
 /// Takes what is waiting (at least one record), writes it in one
-/// transaction and answers each sender.
+/// statement and answers each sender. Each writer owns a connection whose
+/// session is in the system scope, so a batch is one round trip: a
+/// multi-row `INSERT` that commits by itself. A failed batch is refused to
+/// its senders and the connection is opened again for the next one.
 async fn write_batches(db: Db, rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Pending>>>) {
+    let mut conn: Option<Conn> = None;
     loop {
         let mut batch = Vec::new();
         {
@@ -322,22 +329,41 @@ async fn write_batches(db: Db, rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Pending
                 }
             }
         }
-        let rows: Vec<RecordRow> = batch.iter().map(|p| p.row.clone()).collect();
-        let result = db
-            .scoped(Scope::System, move |c| {
-                Box::pin(async move {
-                    diesel::insert_into(consent_records::table)
-                        .values(&rows)
-                        .execute(c)
-                        .await?;
-                    Ok::<_, DbError>(())
-                })
-            })
-            .await
-            .map_err(|e| e.to_string());
+        let rows: Vec<&RecordRow> = batch.iter().map(|p| &p.row).collect();
+        let result = write_batch(&db, &mut conn, &rows).await;
         metrics::histogram!("consent_batch_size").record(batch.len() as f64);
         for pending in batch {
             let _ = pending.done.send(result.clone());
+        }
+    }
+}
+
+async fn write_batch(db: &Db, conn: &mut Option<Conn>, rows: &[&RecordRow]) -> Result<(), String> {
+    // A connection that broke while idle (Postgres restarted) gets one more
+    // try on a new one. Should the first INSERT have committed after all,
+    // the second fails on the primary key: nothing is stored twice.
+    loop {
+        let fresh = conn.is_none();
+        let c = match conn {
+            Some(c) => c,
+            None => conn.insert(
+                db.dedicated(Scope::System)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            ),
+        };
+        let written = diesel::insert_into(consent_records::table)
+            .values(rows.to_vec())
+            .execute(c)
+            .await;
+        match written {
+            Ok(_) => return Ok(()),
+            Err(e) => {
+                *conn = None;
+                if fresh {
+                    return Err(e.to_string());
+                }
+            }
         }
     }
 }
@@ -1387,6 +1413,16 @@ pub async fn latest_for_subject(
     clinic: ClinicId,
     subject: &str,
 ) -> Result<Option<RecordRow>, DbError> {
+    Ok(subject_records(db, clinic, subject, 1).await?.pop())
+}
+
+/// A subject's newest `limit` records, newest first.
+pub async fn subject_records(
+    db: &Db,
+    clinic: ClinicId,
+    subject: &str,
+    limit: i64,
+) -> Result<Vec<RecordRow>, DbError> {
     let subject = subject.to_owned();
     db.scoped(Scope::Clinic(clinic), move |c| {
         Box::pin(async move {
@@ -1397,10 +1433,10 @@ pub async fn latest_for_subject(
                     consent_records::recorded_at.desc(),
                     consent_records::id.desc(),
                 ))
+                .limit(limit)
                 .select(RecordRow::as_select())
-                .first(c)
-                .await
-                .optional()?)
+                .load(c)
+                .await?)
         })
     })
     .await
