@@ -7,7 +7,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use crate::api::consent as api;
-use crate::backend::services::consent::party_label;
+use crate::backend::services::consent::{RecordRow, party_label};
 use crate::components::admin_layout::{AdminLayout, Section};
 use crate::components::chart::OptInChart;
 use crate::components::forms::{
@@ -63,19 +63,7 @@ fn cookie_settings(page: api::PublicCookies) -> impl IntoView {
         .map(|s| s.choices.clone())
         .unwrap_or_default();
     let purposes = published.purposes(Channel::Website);
-    let saved = page.saved.clone().map(|record| {
-        view! {
-            <div class="alert success" role="status">
-                <p class="alert-title">{tr("cookies-saved")}</p>
-                <p>{tr_args("cookies-saved-detail", &[("time", when(record.recorded_at)), ("record", record.id.to_string())])}</p>
-                <details>
-                    <summary>{tr("cookies-receipt")}</summary>
-                    <p>{tr("cookies-receipt-hint")}</p>
-                    <pre class="receipt">{record.receipt.clone()}</pre>
-                </details>
-            </div>
-        }
-    });
+    let saved = page.saved.clone().map(saved_receipt);
     let outdated = page.outdated.then(
         || view! { <div class="alert warning" role="status"><p>{tr("cookies-outdated")}</p></div> },
     );
@@ -165,6 +153,21 @@ fn cookie_settings(page: api::PublicCookies) -> impl IntoView {
                 </p>
             </div>
         </Layout>
+    }
+}
+
+/// "Your choice is saved", with the record's signed receipt.
+pub fn saved_receipt(record: RecordRow) -> impl IntoView {
+    view! {
+        <div class="alert success" role="status">
+            <p class="alert-title">{tr("cookies-saved")}</p>
+            <p>{tr_args("cookies-saved-detail", &[("time", when(record.recorded_at)), ("record", record.id.to_string())])}</p>
+            <details>
+                <summary>{tr("cookies-receipt")}</summary>
+                <p>{tr("cookies-receipt-hint")}</p>
+                <pre class="receipt">{record.receipt}</pre>
+            </details>
+        </div>
     }
 }
 

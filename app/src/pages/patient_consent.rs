@@ -13,7 +13,7 @@ use crate::components::layout::Layout;
 use crate::domain::consent::{Channel, Choices, Source};
 use crate::i18n::{tr, tr_args, use_locale};
 use crate::pages::admin::when;
-use crate::pages::consent::purpose_choice;
+use crate::pages::consent::{purpose_choice, saved_receipt};
 use crate::pages::error::{ErrorContent, NotFoundContent};
 
 fn clinic_slug() -> String {
@@ -154,19 +154,7 @@ fn manage(page: api::ManagePage) -> impl IntoView {
     };
     let current = page.current();
     let purposes = published.purposes(Channel::Patient);
-    let saved = page.saved.clone().map(|record| {
-        view! {
-            <div class="alert success" role="status">
-                <p class="alert-title">{tr("cookies-saved")}</p>
-                <p>{tr_args("cookies-saved-detail", &[("time", when(record.recorded_at)), ("record", record.id.to_string())])}</p>
-                <details>
-                    <summary>{tr("cookies-receipt")}</summary>
-                    <p>{tr("cookies-receipt-hint")}</p>
-                    <pre class="receipt">{record.receipt.clone()}</pre>
-                </details>
-            </div>
-        }
-    });
+    let saved = page.saved.clone().map(saved_receipt);
     let notice = if page.history.is_empty() {
         Some(view! { <div class="alert info" role="status"><p>{tr("consents-never")}</p></div> })
     } else if page.outdated() {
