@@ -27,6 +27,14 @@ macro_rules! catalog {
                     $(Self::$variant => $label),+
                 }
             }
+
+            /// `(stored value, English name)` of every value, for a select field.
+            pub fn options() -> Vec<(String, String)> {
+                Self::ALL
+                    .iter()
+                    .map(|v| (v.as_str().to_owned(), v.label().to_owned()))
+                    .collect()
+            }
         }
 
         impl std::str::FromStr for $name {

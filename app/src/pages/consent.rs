@@ -375,13 +375,6 @@ fn consent_settings(page: api::AdminConsent) -> impl IntoView {
     }
 }
 
-fn basis_options() -> Vec<(String, String)> {
-    LegalBasis::ALL
-        .iter()
-        .map(|b| (b.as_str().to_owned(), b.label().to_owned()))
-        .collect()
-}
-
 /// `/admin/c/{clinic}/consent/purposes/new` and `/…/purposes/{id}`.
 #[component]
 pub fn PurposeFormPage() -> impl IntoView {
@@ -399,10 +392,7 @@ pub fn PurposeFormPage() -> impl IntoView {
                     ),
                     None => ("Add a purpose".to_owned(), format!("{base}/purposes/new")),
                 };
-                let channels = Channel::ALL
-                    .iter()
-                    .map(|c| (c.as_str().to_owned(), c.label().to_owned()))
-                    .collect::<Vec<_>>();
+                let channels = Channel::options();
                 let archive = row.as_ref().map(|r| {
                     let action = format!("{base}/purposes/{}", r.id);
                     view! {
@@ -428,7 +418,7 @@ pub fn PurposeFormPage() -> impl IntoView {
                             <TextField name="name_uk" label="Name (Ukrainian)" value=form.name_uk.clone() hint="Optional: English is shown when empty."/>
                             <TextArea name="description_en" label="What it is for (English)" value=form.description_en.clone() rows=3/>
                             <TextArea name="description_uk" label="What it is for (Ukrainian)" value=form.description_uk.clone() rows=3/>
-                            <SelectField name="legal_basis" label="Legal basis" value=form.legal_basis.clone() options=basis_options()/>
+                            <SelectField name="legal_basis" label="Legal basis" value=form.legal_basis.clone() options=LegalBasis::options()/>
                             <Checkbox name="strictly_necessary" label="Strictly necessary (always on, needs no consent)" checked=form.strictly_necessary/>
                             <TextField name="position" label="Order" value=form.position.clone() hint="Smaller numbers are listed first."/>
                             <div class="actions"><button type="submit" class="btn">"Save purpose"</button><a class="btn secondary" href=base>"Cancel"</a></div>
@@ -461,10 +451,7 @@ pub fn CookieFormPage() -> impl IntoView {
                     ),
                     None => ("Add a cookie".to_owned(), format!("{base}/cookies/new")),
                 };
-                let parties = Party::ALL
-                    .iter()
-                    .map(|p| (p.as_str().to_owned(), p.label().to_owned()))
-                    .collect::<Vec<_>>();
+                let parties = Party::options();
                 let no_purpose = purposes.is_empty().then(|| view! {
                     <div class="alert warning" role="status"><p>"Add a website purpose first: every cookie serves one."</p></div>
                 });
@@ -529,11 +516,7 @@ pub fn ConsentRecordsPage() -> impl IntoView {
 fn consent_records(page: api::AdminRecords) -> impl IntoView {
     let base = format!("/admin/c/{}/consent/records", page.access.slug);
     let sources = std::iter::once((String::new(), "Any source".to_owned()))
-        .chain(
-            Source::ALL
-                .iter()
-                .map(|s| (s.as_str().to_owned(), s.label().to_owned())),
-        )
+        .chain(Source::options())
         .collect::<Vec<_>>();
     let given = std::iter::once((String::new(), "Any".to_owned()))
         .chain(page.purposes.iter().map(|k| (k.clone(), k.clone())))

@@ -276,20 +276,6 @@ pub fn PlatformSubprocessorsPage() -> impl IntoView {
     view! { <Suspense fallback=|| ()>{content}</Suspense> }
 }
 
-fn category_options() -> Vec<(String, String)> {
-    DataCategory::ALL
-        .iter()
-        .map(|c| (c.as_str().to_owned(), c.label().to_owned()))
-        .collect()
-}
-
-fn safeguard_options() -> Vec<(String, String)> {
-    Safeguard::ALL
-        .iter()
-        .map(|s| (s.as_str().to_owned(), s.label().to_owned()))
-        .collect()
-}
-
 /// `/admin/platform/subprocessors/new` and `/…/{id}/edit`.
 #[component]
 pub fn SubprocessorFormPage() -> impl IntoView {
@@ -323,9 +309,9 @@ pub fn SubprocessorFormPage() -> impl IntoView {
                     <TextField name="legal_name" label="Legal name" value=e.legal_name.clone() required=true/>
                     <TextField name="service" label="Service" value=e.service.clone() required=true hint="What it does for the platform, e.g. “Cloud hosting of the application and its database”."/>
                     <TextField name="purpose" label="Purpose" value=e.purpose.clone() required=true hint="The public list groups sub-processors by purpose, e.g. Hosting, Email delivery, Payments."/>
-                    <CheckboxGroup name="categories" legend="Data it receives" options=category_options() selected=e.categories.clone()/>
+                    <CheckboxGroup name="categories" legend="Data it receives" options=DataCategory::options() selected=e.categories.clone()/>
                     <TextField name="countries" label="Processing countries" value=e.countries.clone() required=true hint="Two-letter country codes, separated by commas, e.g. DE, IE."/>
-                    <SelectField name="safeguard" label="Transfer safeguard" value=e.safeguard.clone() options=safeguard_options()/>
+                    <SelectField name="safeguard" label="Transfer safeguard" value=e.safeguard.clone() options=Safeguard::options()/>
                     <TextField name="website" label="Website" value=e.website.clone() kind="url"/>
                     <TextField name="terms_url" label="Terms or data processing agreement (link)" value=e.terms_url.clone() kind="url"/>
                     {new.then(|| view! {
@@ -380,10 +366,7 @@ pub fn AnnouncePage() -> impl IntoView {
         };
         let candidates = options(&[Status::Proposed, Status::Active]);
         let replaceable = options(&[Status::Active]);
-        let kinds = ChangeKind::ALL
-            .iter()
-            .map(|k| (k.as_str().to_owned(), k.label().to_owned()))
-            .collect::<Vec<_>>();
+        let kinds = ChangeKind::options();
         view! {
             <AdminLayout title="Announce a change" section=Section::PlatformSubprocessors>
                 <p>{format!(
