@@ -28,6 +28,7 @@ use super::notices::{EditArgs, flash, form_state};
 use super::render;
 use super::subprocessors::{invalid, refused};
 use super::{error_page, see_other};
+use crate::backend::audit::AuditContext;
 use crate::backend::auth::visitor::{ClinicAccess, Flash, SignedInUser};
 use crate::backend::error::AppError;
 use crate::backend::services::consent::{
@@ -574,6 +575,20 @@ fn manager(args: &EditArgs, slug: &str) -> Result<(SignedInUser, ClinicAccess), 
     )
 }
 
+/// The manager of `slug` who ticked the confirmation box of a destructive
+/// action, as an audit actor; otherwise the answer that refuses it.
+async fn confirmed_manager(
+    args: &EditArgs,
+    slug: &str,
+    unticked: &str,
+) -> Result<(AuditContext, ClinicAccess), Response> {
+    let (user, access) = manager(args, slug).map_err(|denied| denied.response())?;
+    if !args.form.checked("confirm") {
+        return Err(invalid(args, FieldErrors::new(), Some(unticked.to_owned())).await);
+    }
+    Ok((actor(&user, args.request_id.clone()), access))
+}
+
 fn purpose_form(form: &super::forms::FormData) -> PurposeForm {
     PurposeForm {
         key: form.get("key"),
@@ -647,19 +662,16 @@ async fn purpose_action(Path((slug, id)): Path<(String, String)>, args: EditArgs
     if args.form.get("intent") != "archive" {
         return save_purpose(args, &slug, Some(id)).await;
     }
-    let (user, access) = match manager(&args, &slug) {
+    let (ctx, access) = match confirmed_manager(
+        &args,
+        &slug,
+        "Tick the box to confirm that visitors should no longer be asked about this purpose.",
+    )
+    .await
+    {
         Ok(found) => found,
-        Err(denied) => return denied.response(),
+        Err(response) => return response,
     };
-    if !args.form.checked("confirm") {
-        return invalid(
-            &args,
-            FieldErrors::new(),
-            Some("Tick the box to confirm that visitors should no longer be asked about this purpose.".into()),
-        )
-        .await;
-    }
-    let ctx = actor(&user, args.request_id.clone());
     match consent::archive_purpose(&args.state, &ctx, access.clinic_id, id).await {
         Ok(version) => {
             flash(
@@ -711,19 +723,11 @@ async fn cookie_action(Path((slug, id)): Path<(String, String)>, args: EditArgs)
     if args.form.get("intent") != "delete" {
         return save_cookie(args, &slug, Some(id)).await;
     }
-    let (user, access) = match manager(&args, &slug) {
-        Ok(found) => found,
-        Err(denied) => return denied.response(),
-    };
-    if !args.form.checked("confirm") {
-        return invalid(
-            &args,
-            FieldErrors::new(),
-            Some("Tick the box to confirm the removal.".into()),
-        )
-        .await;
-    }
-    let ctx = actor(&user, args.request_id.clone());
+    let (ctx, access) =
+        match confirmed_manager(&args, &slug, "Tick the box to confirm the removal.").await {
+            Ok(found) => found,
+            Err(response) => return response,
+        };
     match consent::delete_cookie(&args.state, &ctx, access.clinic_id, id).await {
         Ok(()) => {
             flash(

@@ -11,7 +11,7 @@ use http::StatusCode;
 
 use super::auth::{ClientIp, app_error};
 use super::forms::FormData;
-use super::render::{self, FormState, PageRequest};
+use super::render::{self, PageRequest};
 use super::{error_page, see_other};
 use crate::backend::error::AppError;
 use crate::backend::ratelimit::{self, Limit};
@@ -69,29 +69,14 @@ async fn ask_link(
         tracing::info!("a consent link form with the honeypot filled was discarded");
         return see_other(&sent);
     }
-    let reject = |errors: FieldErrors, message: Option<String>, status: StatusCode| {
-        let state = state.clone();
-        let page = page.clone();
-        let values = form.values();
-        async move {
-            render::page(
-                &state,
-                page,
-                status,
-                FormState {
-                    values,
-                    errors,
-                    message,
-                },
-            )
-            .await
-        }
-    };
     if published.purposes(Channel::Patient).is_empty() {
-        return reject(
+        return render::form_again(
+            &state,
+            &page,
+            &form,
+            StatusCode::CONFLICT,
             FieldErrors::new(),
             Some("consents-none".into()),
-            StatusCode::CONFLICT,
         )
         .await;
     }
@@ -100,7 +85,15 @@ async fn ask_link(
         Err(e) => {
             let mut errors = FieldErrors::new();
             errors.add("email", e.to_string());
-            return reject(errors, None, StatusCode::UNPROCESSABLE_ENTITY).await;
+            return render::form_again(
+                &state,
+                &page,
+                &form,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                errors,
+                None,
+            )
+            .await;
         }
     };
     let now = state.clock.now();
@@ -110,10 +103,13 @@ async fn ask_link(
     {
         Ok(true) => {}
         Ok(false) => {
-            return reject(
+            return render::form_again(
+                &state,
+                &page,
+                &form,
+                StatusCode::TOO_MANY_REQUESTS,
                 FieldErrors::new(),
                 Some("consents-rate-limited".into()),
-                StatusCode::TOO_MANY_REQUESTS,
             )
             .await;
         }
@@ -184,15 +180,13 @@ async fn save(
         ),
         Err(RecordError::Invalid(problems)) => {
             let message = rules::Problem::describe(&problems);
-            render::page(
+            render::form_again(
                 &state,
-                page,
+                &page,
+                &form,
                 StatusCode::UNPROCESSABLE_ENTITY,
-                FormState {
-                    values: form.values(),
-                    errors: FieldErrors::new(),
-                    message: Some(message),
-                },
+                FieldErrors::new(),
+                Some(message),
             )
             .await
         }

@@ -170,3 +170,21 @@ pub async fn page<T: PageContext>(
     }
     response
 }
+
+/// Renders the page of a refused form again with `status`: what was
+/// submitted, the per-field `errors` and a `message` about the whole form.
+pub async fn form_again(
+    state: &AppState,
+    request: &PageRequest,
+    form: &super::forms::FormData,
+    status: StatusCode,
+    errors: FieldErrors,
+    message: Option<String>,
+) -> Response {
+    let context = FormState {
+        values: form.values(),
+        errors,
+        message,
+    };
+    page(state, request.clone(), status, context).await
+}

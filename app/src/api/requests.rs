@@ -123,29 +123,20 @@ async fn submit(
         tracing::info!("a request form with the honeypot filled was discarded");
         return see_other(&sent);
     }
-    let values = form.values();
-    let reject = |errors: FieldErrors, message: Option<String>, status: StatusCode| {
-        let state = state.clone();
-        let page = page.clone();
-        let values = values.clone();
-        async move {
-            render::page(
-                &state,
-                page,
-                status,
-                FormState {
-                    values,
-                    errors,
-                    message,
-                },
-            )
-            .await
-        }
-    };
     let today = state.clock.now().date_naive();
     let request = match request_form(&form).validate(today) {
         Ok(request) => request,
-        Err(errors) => return reject(errors, None, StatusCode::UNPROCESSABLE_ENTITY).await,
+        Err(errors) => {
+            return render::form_again(
+                &state,
+                &page,
+                &form,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                errors,
+                None,
+            )
+            .await;
+        }
     };
     let now = state.clock.now();
     let limits = (SUBMIT_PER_IP, SUBMIT_PER_EMAIL);
@@ -161,10 +152,13 @@ async fn submit(
     {
         Ok(true) => {}
         Ok(false) => {
-            return reject(
+            return render::form_again(
+                &state,
+                &page,
+                &form,
+                StatusCode::TOO_MANY_REQUESTS,
                 FieldErrors::new(),
                 Some("request-rate-limited".into()),
-                StatusCode::TOO_MANY_REQUESTS,
             )
             .await;
         }
@@ -245,15 +239,13 @@ async fn reply(
             let mut errors = FieldErrors::new();
             errors.add("body", key);
             let page = page.at(&status_path(&slug, &reference, &token));
-            render::page(
+            render::form_again(
                 &state,
-                page,
+                &page,
+                &form,
                 StatusCode::UNPROCESSABLE_ENTITY,
-                FormState {
-                    values: form.values(),
-                    errors,
-                    message: None,
-                },
+                errors,
+                None,
             )
             .await
         }
