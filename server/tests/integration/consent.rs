@@ -716,7 +716,7 @@ async fn a_writer_whose_connection_was_cut_stores_the_next_choices_on_a_new_one(
                 let row: Cut = diesel::sql_query(
                     "SELECT count(pg_terminate_backend(pid)) AS cut FROM pg_stat_activity \
                      WHERE datname = current_database() AND pid <> pg_backend_pid() \
-                       AND query LIKE 'INSERT INTO \"consent_records\"%'",
+                       AND query LIKE 'INSERT INTO consent_records %'",
                 )
                 .get_result(c)
                 .await?;

@@ -329,16 +329,21 @@ async fn write_batches(db: Db, rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Pending
                 }
             }
         }
-        let rows: Vec<&RecordRow> = batch.iter().map(|p| &p.row).collect();
-        let result = write_batch(&db, &mut conn, &rows).await;
         metrics::histogram!("consent_batch_size").record(batch.len() as f64);
-        for pending in batch {
-            let _ = pending.done.send(result.clone());
+        let (rows, senders): (Vec<RecordRow>, Vec<_>) =
+            batch.into_iter().map(|p| (p.row, p.done)).unzip();
+        let result = write_batch(&db, &mut conn, &InsertRecords::new(rows)).await;
+        for done in senders {
+            let _ = done.send(result.clone());
         }
     }
 }
 
-async fn write_batch(db: &Db, conn: &mut Option<Conn>, rows: &[&RecordRow]) -> Result<(), String> {
+async fn write_batch(
+    db: &Db,
+    conn: &mut Option<Conn>,
+    insert: &InsertRecords,
+) -> Result<(), String> {
     // A connection that broke while idle (Postgres restarted) gets one more
     // try on a new one. Should the first INSERT have committed after all,
     // the second fails on the primary key: nothing is stored twice.
@@ -352,10 +357,7 @@ async fn write_batch(db: &Db, conn: &mut Option<Conn>, rows: &[&RecordRow]) -> R
                     .map_err(|e| e.to_string())?,
             ),
         };
-        let written = diesel::insert_into(consent_records::table)
-            .values(rows.to_vec())
-            .execute(c)
-            .await;
+        let written = insert.execute(c).await;
         match written {
             Ok(_) => return Ok(()),
             Err(e) => {
@@ -365,6 +367,79 @@ async fn write_batch(db: &Db, conn: &mut Option<Conn>, rows: &[&RecordRow]) -> R
                 }
             }
         }
+    }
+}
+
+/// A batch of records as one `INSERT … SELECT FROM unnest(…)` with an array
+/// per column. Its text is the same whatever the batch's size, so each
+/// writer's connection prepares it once and Postgres neither parses nor
+/// plans it again; a multi-row `VALUES` would be a new statement per size.
+#[derive(Default)]
+struct InsertRecords {
+    ids: Vec<Uuid>,
+    clinics: Vec<Uuid>,
+    subjects: Vec<String>,
+    configs: Vec<Uuid>,
+    choices: Vec<serde_json::Value>,
+    sources: Vec<String>,
+    gpc: Vec<bool>,
+    recorded_at: Vec<DateTime<Utc>>,
+    receipts: Vec<String>,
+}
+
+impl InsertRecords {
+    fn new(rows: Vec<RecordRow>) -> Self {
+        let mut insert = Self::default();
+        for row in rows {
+            insert.ids.push(row.id);
+            insert.clinics.push(row.clinic_id);
+            insert.subjects.push(row.subject_id);
+            insert.configs.push(row.config_id);
+            insert.choices.push(row.choices);
+            insert.sources.push(row.source);
+            insert.gpc.push(row.gpc);
+            insert.recorded_at.push(row.recorded_at);
+            insert.receipts.push(row.receipt);
+        }
+        insert
+    }
+}
+
+impl diesel::query_builder::QueryId for InsertRecords {
+    type QueryId = Self;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for InsertRecords {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> QueryResult<()> {
+        use diesel::sql_types::{Array, Bool, Jsonb, Uuid as SqlUuid};
+        out.push_sql(
+            "INSERT INTO consent_records \
+             (id, clinic_id, subject_id, config_id, choices, source, gpc, recorded_at, receipt) \
+             SELECT * FROM unnest(",
+        );
+        out.push_bind_param::<Array<SqlUuid>, _>(&self.ids)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<SqlUuid>, _>(&self.clinics)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.subjects)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<SqlUuid>, _>(&self.configs)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Jsonb>, _>(&self.choices)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.sources)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Bool>, _>(&self.gpc)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Timestamptz>, _>(&self.recorded_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.receipts)?;
+        out.push_sql(")");
+        Ok(())
     }
 }
 
