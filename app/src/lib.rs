@@ -26,6 +26,7 @@ use crate::pages::admin::audit::AuditPage;
 use crate::pages::admin::dashboard::DashboardPage;
 use crate::pages::admin::meta::MetaSettingsPage;
 use crate::pages::admin::requests::{RequestDetailPage, RequestQueuePage};
+use crate::pages::admin::retention::{ExportPage, RetentionPage};
 use crate::pages::admin::settings::SettingsPage;
 use crate::pages::admin::sso::SsoPage;
 use crate::pages::admin::team::{RemoveMemberPage, TeamPage};
@@ -46,7 +47,9 @@ use crate::pages::notices::public::{
 use crate::pages::patient_consent::{
     PatientConsentsManagePage, PatientConsentsPage, PatientConsentsSentPage,
 };
-use crate::pages::platform::clinics::{ClinicStatusPage, ClinicsPage, NewClinicPage};
+use crate::pages::platform::clinics::{
+    ClinicStatusPage, ClinicsPage, NewClinicPage, OffboardClinicPage,
+};
 use crate::pages::platform::overview::PlatformOverviewPage;
 use crate::pages::platform::sso::PlatformSsoPage;
 use crate::pages::requests::form::{RequestFormPage, RequestSentPage, VerifyRequestPage};
@@ -186,12 +189,19 @@ pub fn App() -> impl IntoView {
                 <Route path=(StaticSegment("admin"), StaticSegment("c"), ParamSegment("clinic"), StaticSegment("settings")) view=SettingsPage ssr=SsrMode::Async/>
                 <Route path=(StaticSegment("admin"), StaticSegment("c"), ParamSegment("clinic"), StaticSegment("sso")) view=SsoPage ssr=SsrMode::Async/>
                 <Route path=(StaticSegment("admin"), StaticSegment("c"), ParamSegment("clinic"), StaticSegment("audit")) view=AuditPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("admin"), StaticSegment("c"), ParamSegment("clinic"), StaticSegment("retention")) view=RetentionPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("admin"), StaticSegment("c"), ParamSegment("clinic"), StaticSegment("export")) view=ExportPage ssr=SsrMode::Async/>
                 <Route path=(StaticSegment("admin"), StaticSegment("platform")) view=PlatformOverviewPage ssr=SsrMode::Async/>
                 <Route path=(StaticSegment("admin"), StaticSegment("platform"), StaticSegment("clinics")) view=ClinicsPage ssr=SsrMode::Async/>
                 <Route path=(StaticSegment("admin"), StaticSegment("platform"), StaticSegment("clinics"), StaticSegment("new")) view=NewClinicPage ssr=SsrMode::Async/>
                 <Route
                     path=(StaticSegment("admin"), StaticSegment("platform"), StaticSegment("clinics"), ParamSegment("slug"), StaticSegment("status"))
                     view=ClinicStatusPage
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=(StaticSegment("admin"), StaticSegment("platform"), StaticSegment("clinics"), ParamSegment("slug"), StaticSegment("offboard"))
+                    view=OffboardClinicPage
                     ssr=SsrMode::Async
                 />
                 <Route path=(StaticSegment("admin"), StaticSegment("platform"), StaticSegment("sso")) view=PlatformSsoPage ssr=SsrMode::Async/>

@@ -10,6 +10,7 @@ use app::backend::email::templates::DeliveryCheck;
 use app::backend::email::{self, compose};
 use app::backend::services::clinics::{self, CreateClinic, CreateClinicError, NewOwner};
 use app::backend::services::requests::meta as requests_meta;
+use app::backend::services::retention;
 use app::backend::services::{auth, demo, platform};
 use app::backend::tenancy::Scope;
 use app::domain::clinic::ClinicSlug;
@@ -55,6 +56,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Retention commands.
+    Retention {
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
     /// Queue a test message to EMAIL and deliver it, to check mail settings.
     SendTestEmail {
         /// Recipient address.
@@ -92,6 +98,21 @@ pub enum AuditCommand {
     /// Verify every hash chain of the audit log; exits 1 naming the first
     /// broken row of each damaged chain.
     Verify,
+}
+
+/// `privacy-portal retention ...`
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// Apply every clinic's retention rules now, in small batches, and print
+    /// what was removed or anonymized per category.
+    Run {
+        /// Count what the rules reach without changing anything.
+        #[arg(long)]
+        dry_run: bool,
+        /// Only this clinic (its slug).
+        #[arg(long)]
+        clinic: Option<String>,
+    },
 }
 
 /// Arguments of `create-clinic`.
@@ -250,6 +271,9 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
         Command::Audit {
             command: AuditCommand::Verify,
         } => audit_verify(config).await,
+        Command::Retention {
+            command: RetentionCommand::Run { dry_run, clinic },
+        } => retention_run(config, dry_run, clinic.as_deref()).await,
         Command::SendTestEmail { email } => send_test_email(config, &email).await,
         Command::LoginLink { email } => login_link(config, &email).await,
         Command::CreateOperator { email, name } => {
@@ -379,6 +403,53 @@ async fn audit_verify(config: Config) -> anyhow::Result<ExitCode> {
         );
         Ok(ExitCode::SUCCESS)
     }
+}
+
+async fn retention_run(
+    config: Config,
+    dry_run: bool,
+    clinic: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let database = Database::connect(&config).await?;
+    let result = async {
+        if let Some(slug) = clinic
+            && clinics::id_by_slug(&database.db, slug).await?.is_none()
+        {
+            return Ok::<_, anyhow::Error>(None);
+        }
+        let state = startup::app_state(&config, database.db.clone(), base_url(&config))?;
+        let reports = retention::run_all(
+            &state,
+            &AuditContext::cli(),
+            clinic,
+            dry_run,
+            retention::Trigger::Cli,
+        )
+        .await?;
+        Ok(Some(reports))
+    }
+    .await;
+    database.shutdown();
+    let Some(reports) = result? else {
+        eprintln!("error: no clinic {}", clinic.unwrap_or_default());
+        return Ok(ExitCode::from(2));
+    };
+    let verb = if dry_run {
+        "would remove or anonymize"
+    } else {
+        "removed or anonymized"
+    };
+    for report in &reports {
+        let total: i64 = report.counts.values().sum();
+        println!("{}: {verb} {total}", report.slug);
+        for (category, n) in &report.counts {
+            println!("  {category:<26} {n}");
+        }
+    }
+    if dry_run {
+        println!("Dry run: nothing was changed.");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn send_test_email(config: Config, address: &str) -> anyhow::Result<ExitCode> {

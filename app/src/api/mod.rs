@@ -16,6 +16,7 @@ pub mod public;
 pub mod render;
 pub mod requests;
 pub mod requests_admin;
+pub mod retention;
 pub mod subprocessors;
 
 use axum::Router;
@@ -58,6 +59,7 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
     routes.extend(subprocessors::routes());
     routes.extend(consent::routes());
     routes.extend(patient_consent::routes());
+    routes.extend(retention::routes());
     routes
 }
 

@@ -323,3 +323,63 @@ pub async fn meta_settings(slug: &str) -> Result<(ClinicAccess, bool), PageError
         crate::backend::services::requests::meta::has_secret(&state, access.clinic_id).await?;
     Ok((access, configured))
 }
+
+/// What the retention page shows.
+#[derive(Clone, Debug)]
+pub struct RetentionView {
+    pub access: ClinicAccess,
+    pub rules: std::collections::BTreeMap<
+        crate::domain::retention::Category,
+        crate::domain::retention::Rule,
+    >,
+    pub runs: Page<crate::backend::services::retention::PastRun>,
+    pub next_run: chrono::DateTime<chrono::Utc>,
+}
+
+/// The clinic's retention rules and a page of its past runs.
+pub async fn retention(slug: &str) -> Result<RetentionView, PageError> {
+    use crate::backend::services::retention as service;
+    let (_, access) = clinic_member(slug, ClinicPermission::ManageRetention)?;
+    let state = app_state()?;
+    let page = PageRequest::from_query(query("page").as_deref());
+    let rules = service::rules(&state.db, access.clinic_id).await?;
+    let (items, total) =
+        service::past_runs(&state.db, access.clinic_id, page.offset(), page.limit()).await?;
+    Ok(RetentionView {
+        access,
+        rules,
+        runs: Page {
+            items,
+            page: page.page,
+            per_page: page.per_page,
+            total,
+        },
+        next_run: service::next_scheduled(state.clock.now()),
+    })
+}
+
+/// What the export page shows.
+#[derive(Clone, Debug)]
+pub struct ExportView {
+    pub access: ClinicAccess,
+    pub exports: Vec<crate::backend::services::exports::ExportRow>,
+    /// When the clinic's data is deleted, if it is being offboarded.
+    pub delete_after: Option<chrono::DateTime<chrono::Utc>>,
+    pub now: chrono::DateTime<chrono::Utc>,
+}
+
+/// The clinic's exports, for its Owners.
+pub async fn exports(slug: &str) -> Result<ExportView, PageError> {
+    let (_, access) = clinic_member(slug, ClinicPermission::RequestDeletion)?;
+    let state = app_state()?;
+    let exports = crate::backend::services::exports::list(&state.db, access.clinic_id).await?;
+    let delete_after = clinics::get(&state.db, access.clinic_id)
+        .await?
+        .and_then(|c| c.delete_after);
+    Ok(ExportView {
+        access,
+        exports,
+        delete_after,
+        now: state.clock.now(),
+    })
+}

@@ -7,7 +7,7 @@ use diesel_async::RunQueryDsl;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::backend::db::schema::audit_events;
+use crate::backend::db::schema::{audit_anchors, audit_events};
 use crate::backend::db::{Conn, Db, DbError};
 use crate::backend::models::audit::{AuditEventRow, NewAuditEventRow};
 use crate::backend::tenancy::Scope;
@@ -99,7 +99,11 @@ pub async fn record(
         .optional()?;
     let (seq, prev_hash) = match last {
         Some((seq, hash)) => (seq + 1, hash),
-        None => (1, GENESIS_HASH.to_vec()),
+        // A chain the retention purge emptied goes on from its anchor.
+        None => match anchor(conn, clinic).await? {
+            Some((seq, hash)) => (seq + 1, hash),
+            None => (1, GENESIS_HASH.to_vec()),
+        },
     };
 
     // Postgres keeps microseconds; hash exactly what will be stored.
@@ -139,6 +143,20 @@ pub async fn record(
         .returning(audit_events::id)
         .get_result(conn)
         .await
+}
+
+/// Where a clinic's chain starts after its oldest events were purged: the
+/// sequence number and hash of the last one removed.
+pub async fn anchor(conn: &mut Conn, clinic: Option<Uuid>) -> QueryResult<Option<(i64, Vec<u8>)>> {
+    let Some(clinic) = clinic else {
+        return Ok(None);
+    };
+    audit_anchors::table
+        .find(clinic)
+        .select((audit_anchors::seq, audit_anchors::hash))
+        .first(conn)
+        .await
+        .optional()
 }
 
 impl From<AuditEventRow> for StoredLink {
@@ -213,7 +231,15 @@ pub async fn verify_all(db: &Db) -> Result<Vec<ChainReport>, DbError> {
 
     let mut reports = Vec::with_capacity(chains.len());
     for chain in chains {
-        let mut verifier = ChainVerifier::default();
+        let clinic = chain.clinic_id;
+        let start = db
+            .scoped(Scope::System, move |c| {
+                Box::pin(async move { Ok::<_, DbError>(anchor(c, clinic).await?) })
+            })
+            .await?;
+        let mut verifier = start.map_or_else(ChainVerifier::default, |(seq, hash)| {
+            ChainVerifier::from_anchor(seq, hash)
+        });
         let mut after_seq = 0_i64;
         let mut broken = None;
         loop {

@@ -20,6 +20,8 @@ pub enum Section {
     Subprocessors,
     Consent,
     Meta,
+    Retention,
+    Export,
     Team,
     Settings,
     Sso,
@@ -105,6 +107,10 @@ pub fn AdminLayout(
                             .then(|| link(Section::Sso, format!("{base}/sso"), "Single sign-on"))}
                         {allows(role, ClinicPermission::ManageSettings)
                             .then(|| link(Section::Meta, format!("{base}/meta"), "Meta data deletion"))}
+                        {allows(role, ClinicPermission::ManageRetention)
+                            .then(|| link(Section::Retention, format!("{base}/retention"), "Retention"))}
+                        {allows(role, ClinicPermission::RequestDeletion)
+                            .then(|| link(Section::Export, format!("{base}/export"), "Export"))}
                         {link(Section::Audit, format!("{base}/audit"), "Audit log")}
                     </ul>
                 </nav>

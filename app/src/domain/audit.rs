@@ -6,7 +6,7 @@
 //! the same event always hashes the same, whatever order its fields were built
 //! in or how Postgres' `jsonb` reordered them.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -15,7 +15,7 @@ use uuid::Uuid;
 pub const GENESIS_HASH: [u8; 32] = [0; 32];
 
 /// The fields of an audit event that the chain protects.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChainedEvent {
     pub clinic_id: Option<Uuid>,
     pub seq: i64,
@@ -123,6 +123,15 @@ pub struct ChainVerifier {
 }
 
 impl ChainVerifier {
+    /// A verifier for a chain whose events up to `seq` were purged by the
+    /// retention rules; `hash` is the last purged event's hash.
+    pub fn from_anchor(seq: i64, hash: Vec<u8>) -> Self {
+        Self {
+            last: Some((seq, hash)),
+            checked: 0,
+        }
+    }
+
     /// Checks the next row; returns the first problem found.
     pub fn push(&mut self, link: &StoredLink) -> Result<(), ChainBreak> {
         let seq = link.event.seq;

@@ -76,6 +76,7 @@ pub mod pagination;
 pub mod permissions;
 pub mod recipients;
 pub mod requests;
+pub mod retention;
 pub mod roles;
 pub mod security;
 pub mod session;

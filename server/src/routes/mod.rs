@@ -20,15 +20,23 @@ use tower_http::timeout::TimeoutLayer;
 use crate::auth_layer::{self, OriginPolicy};
 use crate::middleware::{self, SecurityOptions};
 
-/// Adds the form handlers of `app::api` (POST routes beside the pages).
-trait MergeFormRoutes {
-    fn merge_form_routes(self, state: AppState) -> Self;
+/// Paths of the JSON API: answered without sessions, visitor or the
+/// portal's own Origin check, since they serve other sites' pages (CORS) and
+/// set no portal cookie.
+fn is_json_api(path: &str) -> bool {
+    path.starts_with("/api/")
 }
 
-impl MergeFormRoutes for Router<ServerState> {
-    fn merge_form_routes(self, state: AppState) -> Self {
+/// Adds the handlers of `app::api` whose path `include` accepts.
+trait MergeFormRoutes {
+    fn merge_form_routes(self, state: AppState, include: fn(&str) -> bool) -> Self;
+}
+
+impl<S: Clone + Send + Sync + 'static> MergeFormRoutes for Router<S> {
+    fn merge_form_routes(self, state: AppState, include: fn(&str) -> bool) -> Self {
         app::api::routes()
             .into_iter()
+            .filter(|(path, _)| include(path))
             .fold(self, |router, (path, handlers)| {
                 router.route(path, handlers.with_state(state.clone()))
             })
@@ -98,15 +106,16 @@ pub fn router(state: ServerState, security: SecurityOptions) -> Router {
             let options = state.leptos.clone();
             move || app::shell(options.clone())
         })
-        .merge_form_routes(forms)
+        .merge_form_routes(forms.clone(), |path| !is_json_api(path))
         .fallback(move |request: axum::extract::Request| {
             let not_found = not_found.clone();
             async move { not_found(request).await }
         })
         .with_state(state)
         // Listed from the innermost layer out: origin check, visitor and
-        // session next to the handlers; limits and panics; then the layers
-        // that shape every response, whatever produced it.
+        // session next to the handlers (the JSON API, merged after them, has
+        // none of the three); limits and panics; then the layers that shape
+        // every response, whatever produced it.
         .layer(axum::middleware::from_fn_with_state(
             origin_policy,
             auth_layer::check_origin,
@@ -116,6 +125,7 @@ pub fn router(state: ServerState, security: SecurityOptions) -> Router {
             auth_layer::load_visitor,
         ))
         .layer(sessions)
+        .merge(Router::new().merge_form_routes(forms, is_json_api))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(RequestBodyLimitLayer::new(UPLOAD_LIMIT))
         .layer(TimeoutLayer::with_status_code(

@@ -65,6 +65,8 @@ struct Fixture {
     /// B's consent purpose and cookie.
     b_purpose: String,
     b_cookie: String,
+    /// B's finished export.
+    b_export: String,
 }
 
 async fn fixture() -> Fixture {
@@ -112,6 +114,7 @@ async fn fixture() -> Fixture {
     let b_campaign = campaign(&app, b).await;
     let platform_change = platform_change(&app).await;
     let (b_purpose, b_cookie) = consent_setup(&app, b).await;
+    let b_export = export(&app, b).await;
     Fixture {
         app,
         b_slug: "bravo".into(),
@@ -123,7 +126,45 @@ async fn fixture() -> Fixture {
         platform_change: platform_change.to_string(),
         b_purpose: b_purpose.to_string(),
         b_cookie: b_cookie.to_string(),
+        b_export: b_export.to_string(),
     }
+}
+
+/// An export of clinic `b`, built by the app's own worker.
+async fn export(app: &TestApp, b: ClinicId) -> Uuid {
+    use app::backend::clock::Clock;
+    use app::backend::services::exports;
+    let owner = users_id(app, "owner@bravo.example").await;
+    let id = exports::request(&app.db, &AuditContext::cli(), b, owner, app.clock.now())
+        .await
+        .expect("export of B");
+    let ready = crate::common::eventually(std::time::Duration::from_secs(30), || async {
+        exports::find(&app.db, b, id)
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|e| e.status == "ready")
+    })
+    .await;
+    assert!(ready, "the worker built B's export");
+    id
+}
+
+async fn users_id(app: &TestApp, email: &'static str) -> Uuid {
+    app.db
+        .scoped(Scope::System, move |c| {
+            Box::pin(async move {
+                Ok::<_, DbError>(
+                    users::table
+                        .filter(users::email.eq(email))
+                        .select(users::id)
+                        .first(c)
+                        .await?,
+                )
+            })
+        })
+        .await
+        .expect("user")
 }
 
 /// A purpose and a cookie in clinic `b`.
@@ -295,6 +336,7 @@ impl Fixture {
             .replace("{member}", &self.b_member)
             .replace("{invitation}", &self.b_invitation)
             .replace("{request}", &self.b_request)
+            .replace("/exports/{file}", &format!("/exports/{}", self.b_export))
             .replace("{file}", &self.b_file)
             .replace("{kind}", "privacy-notice")
             .replace("{list}", &Uuid::nil().to_string())

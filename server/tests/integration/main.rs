@@ -17,6 +17,7 @@ mod pages;
 mod patient_consent;
 mod platform;
 mod requests;
+mod retention;
 mod sign_in;
 mod sso;
 mod subprocessors;

@@ -84,7 +84,7 @@ pub fn clinic_input(slug: &str, owner: &str) -> CreateClinic {
 }
 
 /// Two clinics with a row in every tenant table each.
-async fn two_clinics(db: &Db) -> (ClinicId, ClinicId) {
+pub async fn two_clinics(db: &Db) -> (ClinicId, ClinicId) {
     let ctx = AuditContext::system();
     let a = clinics::create(db, &ctx, clinic_input("alpha", "owner@alpha.example"))
         .await
@@ -105,6 +105,7 @@ async fn two_clinics(db: &Db) -> (ClinicId, ClinicId) {
                 let (list, campaign) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
                 let (subprocessor, change) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
                 let (purpose, config) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+                let export = uuid::Uuid::new_v4();
                 let tag = if clinic == a { "AAAA" } else { "BBBB" };
                 let hash = |n: u8| format!("\\x{}", format!("{n:02x}").repeat(16) + &uuid::Uuid::new_v4().simple().to_string());
                 for sql in [
@@ -229,6 +230,27 @@ async fn two_clinics(db: &Db) -> (ClinicId, ClinicId) {
                          recorded_at, receipt) VALUES ('{}', '{id}', 'subject-0123456789', '{config}', \
                          '{{}}', 'api', now(), 'a.b.c')",
                         uuid::Uuid::new_v4()
+                    ),
+                    format!(
+                        "INSERT INTO retention_rules (clinic_id, category, period_days, action) \
+                         VALUES ('{id}', 'email_log', 60, 'delete')"
+                    ),
+                    format!(
+                        "INSERT INTO retention_runs (id, clinic_id, dry_run, trigger, started_at) \
+                         VALUES ('{}', '{id}', true, 'cli', now())",
+                        uuid::Uuid::new_v4()
+                    ),
+                    format!(
+                        "INSERT INTO audit_anchors (clinic_id, seq, hash) VALUES ('{id}', 1, '\\x{}')",
+                        "00".repeat(32)
+                    ),
+                    format!(
+                        "INSERT INTO clinic_exports (id, clinic_id, reason, expires_at) \
+                         VALUES ('{export}', '{id}', 'requested', now() + interval '7 days')"
+                    ),
+                    format!(
+                        "INSERT INTO clinic_export_chunks (export_id, clinic_id, n, sealed) \
+                         VALUES ('{export}', '{id}', 0, '\\x00')"
                     ),
                 ] {
                     diesel::sql_query(sql).execute(c).await?;

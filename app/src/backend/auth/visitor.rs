@@ -126,7 +126,9 @@ pub async fn load_user(db: &Db, id: Uuid) -> Result<Option<SignedInUser>, DbErro
             let rows: Vec<(Uuid, String, String, String)> = memberships::table
                 .inner_join(clinics::table)
                 .filter(memberships::user_id.eq(id))
-                .filter(clinics::status.eq("active"))
+                // An offboarding clinic stays open to its team until its
+                // data is deleted, so owners can download the export.
+                .filter(clinics::status.eq_any(["active", "offboarding"]))
                 .order(clinics::name.asc())
                 .select((clinics::id, clinics::slug, clinics::name, memberships::role))
                 .load(c)

@@ -38,6 +38,8 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         meta_app_secret_sealed -> Nullable<Bytea>,
+        offboarding_started_at -> Nullable<Timestamptz>,
+        delete_after -> Nullable<Timestamptz>,
     }
 }
 
@@ -519,6 +521,67 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    retention_rules (clinic_id, category) {
+        clinic_id -> Uuid,
+        category -> Text,
+        period_days -> Int4,
+        action -> Text,
+        updated_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    retention_runs (id) {
+        id -> Uuid,
+        clinic_id -> Uuid,
+        dry_run -> Bool,
+        trigger -> Text,
+        started_at -> Timestamptz,
+        finished_at -> Nullable<Timestamptz>,
+        counts -> Jsonb,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    audit_anchors (clinic_id) {
+        clinic_id -> Uuid,
+        seq -> Int8,
+        hash -> Bytea,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    clinic_exports (id) {
+        id -> Uuid,
+        clinic_id -> Uuid,
+        requested_by -> Nullable<Uuid>,
+        reason -> Text,
+        status -> Text,
+        progress -> Int4,
+        stage -> Text,
+        size_bytes -> Nullable<Int8>,
+        sha256 -> Nullable<Bytea>,
+        error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        finished_at -> Nullable<Timestamptz>,
+        expires_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    clinic_export_chunks (export_id, n) {
+        export_id -> Uuid,
+        clinic_id -> Uuid,
+        n -> Int4,
+        sealed -> Bytea,
+    }
+}
+
 diesel::joinable!(memberships -> clinics (clinic_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(audit_events -> clinics (clinic_id));
@@ -548,6 +611,7 @@ diesel::joinable!(campaigns -> subprocessor_changes (change_id));
 diesel::joinable!(subprocessor_objections -> clinics (clinic_id));
 diesel::joinable!(consent_cookies -> consent_purposes (purpose_id));
 diesel::joinable!(consent_records -> consent_configs (config_id));
+diesel::joinable!(clinic_export_chunks -> clinic_exports (export_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     platform,
@@ -585,4 +649,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     consent_configs,
     consent_keys,
     consent_records,
+    retention_rules,
+    retention_runs,
+    audit_anchors,
+    clinic_exports,
+    clinic_export_chunks,
 );

@@ -396,3 +396,31 @@ email_templates!(
     ObjectionResolvedText = "emails/objection_resolved.txt",
     ObjectionResolvedHtml = "emails/objection_resolved.html"
 );
+
+/// To a clinic's owners and admins: the platform is closing the clinic's
+/// account; the export is available until the data is deleted.
+#[derive(Debug, Clone)]
+pub struct OffboardingNotice {
+    pub publisher: String,
+    pub clinic: String,
+    /// The date after which every record is deleted, e.g. "31 December 2026".
+    pub delete_on: String,
+    /// The export page.
+    pub url: String,
+}
+
+impl OffboardingNotice {
+    fn subject_line(&self) -> String {
+        format!(
+            "{}: {}'s account is closing; download your data before {}",
+            self.publisher, self.clinic, self.delete_on
+        )
+    }
+}
+
+email_templates!(
+    OffboardingNotice,
+    "offboarding_notice",
+    OffboardingNoticeText = "emails/offboarding_notice.txt",
+    OffboardingNoticeHtml = "emails/offboarding_notice.html"
+);

@@ -7,6 +7,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde_json::json;
 
+use crate::backend::audit::AuditContext;
 use crate::backend::auth::session_store;
 use crate::backend::clock::Clock;
 use crate::backend::crypto::Crypto;
@@ -19,7 +20,7 @@ use crate::backend::jobs::{self, NewJob};
 use crate::backend::models::job::{JobRow, NewEmailDelivery};
 use crate::backend::ratelimit;
 use crate::backend::services::notices::{self, campaigns};
-use crate::backend::services::{requests, subprocessors};
+use crate::backend::services::{exports, offboarding, requests, retention, subprocessors};
 use crate::backend::state::{AppState, Settings};
 use crate::backend::tenancy::Scope;
 
@@ -102,6 +103,12 @@ pub async fn run(ctx: &JobContext, job: &JobRow, worker: &str) -> Result<bool, D
             .await
             .map(|applied| tracing::info!(applied, "applied due sub-processor changes"))
             .map_err(JobError::from),
+        retention::NIGHTLY_JOB => nightly_retention(ctx).await,
+        offboarding::DELETE_DUE_JOB => offboarding::delete_due(&ctx.app(), &AuditContext::system())
+            .await
+            .map(|deleted| tracing::info!(?deleted, "deleted offboarded clinics"))
+            .map_err(JobError::from),
+        exports::BUILD_JOB => exports::build(ctx, &job.payload).await,
         campaigns::PREPARE_JOB => campaigns::prepare(ctx, &job.payload).await,
         campaigns::SEND_JOB => campaigns::send(ctx, &job.payload).await,
         other => Err(JobError::Permanent(format!("unknown job kind `{other}`"))),
@@ -240,14 +247,32 @@ async fn purge_expired_auth(ctx: &JobContext) -> Result<(), JobError> {
     Ok(())
 }
 
+/// Applies every clinic's retention rules and drops expired exports.
+async fn nightly_retention(ctx: &JobContext) -> Result<(), JobError> {
+    let app = ctx.app();
+    let reports = retention::run_all(
+        &app,
+        &AuditContext::system(),
+        None,
+        false,
+        retention::Trigger::Schedule,
+    )
+    .await?;
+    let exports = exports::purge_expired(&ctx.db, ctx.clock.now()).await?;
+    tracing::info!(clinics = reports.len(), exports, "retention run finished");
+    Ok(())
+}
+
 /// The periodic jobs: kind, and whether it runs hourly (else daily).
-pub const PERIODIC: [(&str, bool); 6] = [
+pub const PERIODIC: [(&str, bool); 8] = [
     (PURGE_FINISHED_JOBS, false),
     (PURGE_EXPIRED_AUTH, true),
     (PURGE_UNVERIFIED_REQUESTS, true),
     (requests::staff::REMINDERS_JOB, false),
     (notices::APPLY_DUE_JOB, true),
     (subprocessors::APPLY_DUE_JOB, true),
+    (retention::NIGHTLY_JOB, false),
+    (offboarding::DELETE_DUE_JOB, false),
 ];
 
 /// Enqueues the periodic jobs due in the current period. Every worker calls

@@ -30,6 +30,8 @@ pub struct Clinic {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub meta_app_secret_sealed: Option<Vec<u8>>,
+    pub offboarding_started_at: Option<DateTime<Utc>>,
+    pub delete_after: Option<DateTime<Utc>>,
 }
 
 /// A clinic to insert.

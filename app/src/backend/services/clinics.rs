@@ -541,8 +541,13 @@ pub async fn set_status(
             if previous == status.as_str() {
                 return Ok(true);
             }
+            // Suspending or reactivating also ends an offboarding.
             diesel::update(clinics::table.find(clinic.0))
-                .set(clinics::status.eq(status.as_str()))
+                .set((
+                    clinics::status.eq(status.as_str()),
+                    clinics::delete_after.eq(None::<chrono::DateTime<chrono::Utc>>),
+                    clinics::offboarding_started_at.eq(None::<chrono::DateTime<chrono::Utc>>),
+                ))
                 .execute(c)
                 .await?;
             for chain in [None, Some(clinic)] {

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod dashboard;
 pub mod meta;
 pub mod requests;
+pub mod retention;
 pub mod settings;
 pub mod sso;
 pub mod team;

@@ -11,6 +11,7 @@ use crate::components::pager::Pager;
 use crate::domain::clinic::ClinicStatus;
 use crate::domain::clinic_profile::ClinicProfileForm;
 use crate::domain::permissions::PlatformPermission;
+use crate::domain::retention::DEFAULT_OFFBOARDING_WINDOW_DAYS;
 use crate::pages::admin::settings::ProfileFields;
 use crate::pages::admin::when;
 use crate::pages::error::PageErrorView;
@@ -41,8 +42,12 @@ pub fn ClinicsPage() -> impl IntoView {
                 let (badge, action) = match c.status {
                     ClinicStatus::Active => ("active", "Suspend…"),
                     ClinicStatus::Suspended => ("suspended", "Reactivate…"),
-                    ClinicStatus::Offboarding => ("offboarding", ""),
+                    ClinicStatus::Offboarding => ("offboarding", "Cancel offboarding…"),
                 };
+                let offboard = (c.status != ClinicStatus::Offboarding).then(|| {
+                    let href = format!("/admin/platform/clinics/{}/offboard", c.slug);
+                    view! { " · " <a href=href>"Offboard…"</a> }
+                });
                 let public = format!("/c/{}/privacy", c.slug);
                 view! {
                     <tr>
@@ -51,7 +56,7 @@ pub fn ClinicsPage() -> impl IntoView {
                         <td>{c.members}</td>
                         <td><span class="badge">{badge}</span></td>
                         <td>{when(c.created_at)}</td>
-                        <td>{(!action.is_empty()).then(|| view! { <a href=status_href>{action}</a> })}</td>
+                        <td><a href=status_href>{action}</a>{offboard}</td>
                     </tr>
                 }
             })
@@ -141,6 +146,16 @@ pub fn ClinicStatusPage() -> impl IntoView {
         };
         let action = format!("/admin/platform/clinics/{}/status", clinic.slug);
         let (title, text, status, button, class) = match clinic.status {
+            ClinicStatus::Offboarding => (
+                "Cancel offboarding",
+                format!(
+                    "Cancel the offboarding of {}? Its data is no longer scheduled for deletion and the clinic is active again.",
+                    clinic.name
+                ),
+                "active",
+                "Cancel offboarding",
+                "btn",
+            ),
             ClinicStatus::Suspended => (
                 "Reactivate clinic",
                 format!(
@@ -171,6 +186,47 @@ pub fn ClinicStatusPage() -> impl IntoView {
                         <input type="hidden" name="status" value=status/>
                         <div class="actions">
                             <button type="submit" class=class>{button}</button>
+                            <a class="btn secondary" href="/admin/platform/clinics">"Cancel"</a>
+                        </div>
+                    </form>
+                </div>
+            </AdminLayout>
+        }
+        .into_any()
+    });
+    view! { <Suspense fallback=|| ()>{content}</Suspense> }
+}
+
+/// The operator's confirmation before offboarding a clinic: the export
+/// window, and the clinic's address typed out.
+#[component]
+pub fn OffboardClinicPage() -> impl IntoView {
+    let slug = use_params_map()
+        .read_untracked()
+        .get("slug")
+        .unwrap_or_default();
+    let content = Suspend::new(async move {
+        let clinic = match pages::platform_clinic(&slug).await {
+            Ok(clinic) => clinic,
+            Err(error) => return view! { <Layout><PageErrorView error/></Layout> }.into_any(),
+        };
+        let action = format!("/admin/platform/clinics/{}/offboard", clinic.slug);
+        view! {
+            <AdminLayout title="Offboard clinic" section=Section::PlatformClinics>
+                <ErrorSummary/>
+                <div class="card narrow">
+                    <p>{format!(
+                        "Offboard {}? Its owners and admins are emailed at once and an export of all its data is prepared. When the export window ends, every record of the clinic is deleted for good: requests and files, consent records, notices, subscribers, team memberships and its audit log. The platform's audit log keeps a record that it happened.",
+                        clinic.name
+                    )}</p>
+                    <form method="post" action=action novalidate>
+                        <CsrfField/>
+                        <TextField name="window_days" label="Export window (days)" value=DEFAULT_OFFBOARDING_WINDOW_DAYS.to_string() kind="number" required=true
+                            hint="How long owners can still sign in and download the export before deletion: 1 to 365 days."/>
+                        <TextField name="confirm_slug" label="Type the clinic's web address to confirm" value="" required=true autocomplete="off"
+                            hint=format!("Type {} exactly.", clinic.slug)/>
+                        <div class="actions">
+                            <button type="submit" class="btn danger">"Offboard clinic"</button>
                             <a class="btn secondary" href="/admin/platform/clinics">"Cancel"</a>
                         </div>
                     </form>

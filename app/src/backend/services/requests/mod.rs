@@ -788,19 +788,26 @@ pub async fn download(
         .await
 }
 
-/// Deletes requests never verified within 7 days. Returns how many.
+/// Deletes requests never verified within their clinic's retention period
+/// (7 days unless the clinic set more). Returns how many.
 pub async fn purge_unverified(state: &AppState) -> Result<usize, DbError> {
-    let cutoff = state.clock.now() - UNVERIFIED_LIFETIME;
+    let now = state.clock.now();
+    let default_days = i32::try_from(UNVERIFIED_LIFETIME.num_days()).unwrap_or(7);
     state
         .db
         .scoped(Scope::System, move |c| {
             Box::pin(async move {
+                // Each clinic's retention rule for unverified requests, or
+                // the link's lifetime.
                 Ok::<_, DbError>(
-                    diesel::delete(
-                        privacy_requests::table
-                            .filter(privacy_requests::status.eq(RequestStatus::Unverified.as_str()))
-                            .filter(privacy_requests::created_at.lt(cutoff)),
+                    diesel::sql_query(
+                        "DELETE FROM privacy_requests p WHERE p.status = 'unverified' \
+                         AND p.created_at < $1 - make_interval(days => coalesce((SELECT r.period_days \
+                         FROM retention_rules r WHERE r.clinic_id = p.clinic_id \
+                         AND r.category = 'unverified_requests'), $2))",
                     )
+                    .bind::<diesel::sql_types::Timestamptz, _>(now)
+                    .bind::<diesel::sql_types::Integer, _>(default_days)
                     .execute(c)
                     .await?,
                 )
