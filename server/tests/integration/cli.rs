@@ -208,3 +208,41 @@ async fn set_meta_secret_reads_stdin_and_stores_the_secret_sealed() {
     );
     assert!(actions.iter().any(|a| a == "clinic.meta_secret_set"));
 }
+
+#[tokio::test]
+async fn retention_run_previews_then_purges_and_names_unknown_clinics() {
+    let test_db = TestDb::new().await;
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let env = env(&test_db, data_dir.path());
+    assert_eq!(run_cli(&["demo"], &env).status.code(), Some(0));
+    // An email sent long ago is past the 90-day log rule.
+    test_db
+        .admin_execute(
+            "INSERT INTO email_deliveries (clinic_id, message_id, template, recipient, status, created_at) \
+             SELECT id, '<old@test>', 'delivery_check', 'old@example.org', 'sent', now() - interval '120 days' \
+             FROM clinics WHERE slug = 'demo'",
+        )
+        .await
+        .expect("old email log row");
+
+    let preview = run_cli(&["retention", "run", "--dry-run", "--clinic", "demo"], &env);
+    let text = String::from_utf8_lossy(&preview.stdout);
+    assert_eq!(preview.status.code(), Some(0), "{text}");
+    assert!(text.contains("demo: would remove or anonymize 1"), "{text}");
+    assert!(
+        text.contains("email_log") && text.contains("Dry run"),
+        "{text}"
+    );
+
+    let run = run_cli(&["retention", "run"], &env);
+    let text = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(0), "{text}");
+    assert!(text.contains("demo: removed or anonymized 1"), "{text}");
+    let again = run_cli(&["retention", "run", "--clinic", "demo"], &env);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("demo: removed or anonymized 0"));
+
+    let unknown = run_cli(&["retention", "run", "--clinic", "nope"], &env);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no clinic nope"));
+    assert_eq!(run_cli(&["audit", "verify"], &env).status.code(), Some(0));
+}

@@ -213,7 +213,6 @@ pub fn ExportPage() -> impl IntoView {
             .collect_view();
         view! {
             <AdminLayout title="Export the clinic's data" clinic=view.access.clone() section=Section::Export>
-                {working.then(|| view! { <meta http-equiv="refresh" content="5"/> })}
                 {view.delete_after.map(|at| view! {
                     <div class="card notice warning" role="status">
                         <p><strong>{format!("This clinic's account is closing. Every record is deleted after {}.", when(at))}</strong>
@@ -229,6 +228,10 @@ pub fn ExportPage() -> impl IntoView {
                     </form>
                 </section>
                 <h2>"Exports"</h2>
+                {working.then(|| view! {
+                    <p class="muted">"An export is being prepared; it takes a minute or two for a large clinic. "
+                        <a href=format!("/admin/c/{}/export", view.access.slug)>"Check its progress"</a></p>
+                })}
                 {if empty {
                     view! { <p class="card muted">"No export yet."</p> }.into_any()
                 } else {
