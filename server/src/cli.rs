@@ -430,7 +430,7 @@ async fn retention_run(
     }
     .await;
     database.shutdown();
-    let Some(reports) = result? else {
+    let Some(summary) = result? else {
         eprintln!("error: no clinic {}", clinic.unwrap_or_default());
         return Ok(ExitCode::from(2));
     };
@@ -439,17 +439,24 @@ async fn retention_run(
     } else {
         "removed or anonymized"
     };
-    for report in &reports {
+    for report in &summary.reports {
         let total: i64 = report.counts.values().sum();
         println!("{}: {verb} {total}", report.slug);
         for (category, n) in &report.counts {
             println!("  {category:<26} {n}");
         }
     }
+    for (slug, error) in &summary.failures {
+        println!("{slug}: FAILED: {error}");
+    }
     if dry_run {
         println!("Dry run: nothing was changed.");
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if summary.failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 async fn send_test_email(config: Config, address: &str) -> anyhow::Result<ExitCode> {

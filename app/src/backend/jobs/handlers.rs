@@ -250,7 +250,7 @@ async fn purge_expired_auth(ctx: &JobContext) -> Result<(), JobError> {
 /// Applies every clinic's retention rules and drops expired exports.
 async fn nightly_retention(ctx: &JobContext) -> Result<(), JobError> {
     let app = ctx.app();
-    let reports = retention::run_all(
+    let summary = retention::run_all(
         &app,
         &AuditContext::system(),
         None,
@@ -259,8 +259,16 @@ async fn nightly_retention(ctx: &JobContext) -> Result<(), JobError> {
     )
     .await?;
     let exports = exports::purge_expired(&ctx.db, ctx.clock.now()).await?;
-    tracing::info!(clinics = reports.len(), exports, "retention run finished");
-    Ok(())
+    tracing::info!(
+        clinics = summary.reports.len(),
+        failed = summary.failures.len(),
+        exports,
+        "retention run finished"
+    );
+    match <[_]>::first(&summary.failures) {
+        None => Ok(()),
+        Some((slug, e)) => Err(JobError::Retry(format!("clinic {slug}: {e}"))),
+    }
 }
 
 /// The periodic jobs: kind, and whether it runs hourly (else daily).

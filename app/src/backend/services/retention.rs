@@ -461,6 +461,14 @@ pub async fn run_clinic(
     })
 }
 
+/// The runs of several clinics: those that finished, and those that stopped
+/// with their error (a failing clinic does not hold back the others).
+#[derive(Debug, Default)]
+pub struct RunSummary {
+    pub reports: Vec<RunReport>,
+    pub failures: Vec<(String, DbError)>,
+}
+
 /// Runs every clinic (or the one named), one after another.
 pub async fn run_all(
     state: &AppState,
@@ -468,7 +476,7 @@ pub async fn run_all(
     only: Option<&str>,
     dry_run: bool,
     trigger: Trigger,
-) -> Result<Vec<RunReport>, DbError> {
+) -> Result<RunSummary, DbError> {
     let only = only.map(str::to_owned);
     let targets: Vec<(Uuid, String)> = state
         .db
@@ -485,11 +493,17 @@ pub async fn run_all(
             })
         })
         .await?;
-    let mut reports = Vec::with_capacity(targets.len());
-    for (id, _) in targets {
-        reports.push(run_clinic(state, ctx, ClinicId(id), dry_run, trigger).await?);
+    let mut summary = RunSummary::default();
+    for (id, slug) in targets {
+        match run_clinic(state, ctx, ClinicId(id), dry_run, trigger).await {
+            Ok(report) => summary.reports.push(report),
+            Err(e) => {
+                tracing::warn!(clinic = %slug, error = %e, "retention run failed");
+                summary.failures.push((slug, e));
+            }
+        }
     }
-    Ok(reports)
+    Ok(summary)
 }
 
 /// A past run, for the retention page.
