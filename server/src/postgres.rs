@@ -405,6 +405,10 @@ impl ManagedPostgres {
             "\n# Managed by privacy-portal\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\n",
         );
         settings.push_str(&format!("max_connections = {}\n", options.max_connections));
+        // Room for bursts of writes (consent records carry their receipts)
+        // between timed checkpoints, instead of checkpoints forced by WAL
+        // volume in the middle of a burst.
+        settings.push_str("max_wal_size = '4GB'\nshared_buffers = '256MB'\n");
         if !options.durable {
             settings.push_str("fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n");
         }
