@@ -9,6 +9,7 @@ mod cli;
 mod consent;
 mod cross_tenant;
 mod health;
+mod hostile;
 mod jobs;
 mod managed_postgres;
 mod migrations;
