@@ -51,8 +51,13 @@ export default defineConfig({
         PORTAL_BIND: `127.0.0.1:${ports.portal}`,
         PORTAL_BASE_URL: base,
         SMTP_URL: `smtp://127.0.0.1:${ports.smtp}`,
-        PORTAL_LOG: 'warn',
+        // Everything the portal logs is scanned for secrets afterwards
+        // (scripts/scan-logs).
+        PORTAL_LOG: 'info',
+        PORTAL_LOG_FORMAT: 'json',
       },
+      stdout: 'pipe',
+      stderr: 'pipe',
       gracefulShutdown: { signal: 'SIGTERM', timeout: 30_000 },
       reuseExistingServer: false,
     },

@@ -64,6 +64,9 @@ pub fn loggable_path(path: &str) -> String {
         "/auth/link/",
         "/email/unsubscribe/",
         "/meta/deletion-status/",
+        "/requests/verify/",
+        "/requests/downloads/",
+        "/invite/",
     ];
     for prefix in SECRET_AFTER {
         if let Some(at) = path.find(prefix) {
@@ -257,6 +260,15 @@ mod tests {
             loggable_path("/c/demo/meta/deletion-status/XYZ"),
             "/c/demo/meta/deletion-status/***"
         );
+        assert_eq!(
+            loggable_path("/c/demo/requests/verify/d3PZc2zBCIL8YPaq"),
+            "/c/demo/requests/verify/***"
+        );
+        assert_eq!(
+            loggable_path("/c/demo/requests/downloads/kE8gtftT/file"),
+            "/c/demo/requests/downloads/***"
+        );
+        assert_eq!(loggable_path("/invite/abc"), "/invite/***");
         assert_eq!(loggable_path("/c/demo/privacy"), "/c/demo/privacy");
         assert_eq!(loggable_path(&"x".repeat(500)).len(), 200);
     }
