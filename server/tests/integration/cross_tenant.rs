@@ -134,7 +134,7 @@ async fn fixture() -> Fixture {
 async fn export(app: &TestApp, b: ClinicId) -> Uuid {
     use app::backend::clock::Clock;
     use app::backend::services::exports;
-    let owner = users_id(app, "owner@bravo.example").await;
+    let owner = crate::retention::owner_of(&app.db, "owner@bravo.example").await;
     let id = exports::request(&app.db, &AuditContext::cli(), b, owner, app.clock.now())
         .await
         .expect("export of B");
@@ -148,23 +148,6 @@ async fn export(app: &TestApp, b: ClinicId) -> Uuid {
     .await;
     assert!(ready, "the worker built B's export");
     id
-}
-
-async fn users_id(app: &TestApp, email: &'static str) -> Uuid {
-    app.db
-        .scoped(Scope::System, move |c| {
-            Box::pin(async move {
-                Ok::<_, DbError>(
-                    users::table
-                        .filter(users::email.eq(email))
-                        .select(users::id)
-                        .first(c)
-                        .await?,
-                )
-            })
-        })
-        .await
-        .expect("user")
 }
 
 /// A purpose and a cookie in clinic `b`.

@@ -192,7 +192,8 @@ async fn old_audit_chain(db: &Db, clinic: Uuid) {
     .expect("old audit chain");
 }
 
-async fn owner_of(db: &Db, email: &'static str) -> Uuid {
+/// The id of the user with `email`.
+pub async fn owner_of(db: &Db, email: &'static str) -> Uuid {
     db.scoped(Scope::System, move |c| {
         Box::pin(async move {
             Ok::<_, DbError>(

@@ -53,7 +53,8 @@ impl Reason {
 }
 
 /// An export as its page shows it.
-#[derive(Clone, Debug, Queryable, PartialEq, Eq)]
+#[derive(Clone, Debug, Queryable, Selectable, PartialEq, Eq)]
+#[diesel(table_name = clinic_exports, check_for_backend(diesel::pg::Pg))]
 pub struct ExportRow {
     pub id: Uuid,
     pub reason: String,
@@ -66,32 +67,6 @@ pub struct ExportRow {
     pub finished_at: Option<DateTime<Utc>>,
     pub expires_at: DateTime<Utc>,
 }
-
-type ExportColumns = (
-    clinic_exports::id,
-    clinic_exports::reason,
-    clinic_exports::status,
-    clinic_exports::progress,
-    clinic_exports::stage,
-    clinic_exports::size_bytes,
-    clinic_exports::error,
-    clinic_exports::created_at,
-    clinic_exports::finished_at,
-    clinic_exports::expires_at,
-);
-
-const EXPORT_COLUMNS: ExportColumns = (
-    clinic_exports::id,
-    clinic_exports::reason,
-    clinic_exports::status,
-    clinic_exports::progress,
-    clinic_exports::stage,
-    clinic_exports::size_bytes,
-    clinic_exports::error,
-    clinic_exports::created_at,
-    clinic_exports::finished_at,
-    clinic_exports::expires_at,
-);
 
 /// Queues an export in the caller's transaction, unless one is already being
 /// built; returns the export's id.
@@ -186,7 +161,7 @@ pub async fn list(db: &Db, clinic: ClinicId) -> Result<Vec<ExportRow>, DbError> 
                     .filter(clinic_exports::clinic_id.eq(clinic.0))
                     .order(clinic_exports::created_at.desc())
                     .limit(20)
-                    .select(EXPORT_COLUMNS)
+                    .select(ExportRow::as_select())
                     .load(c)
                     .await?,
             )
@@ -203,7 +178,7 @@ pub async fn find(db: &Db, clinic: ClinicId, id: Uuid) -> Result<Option<ExportRo
                 clinic_exports::table
                     .filter(clinic_exports::clinic_id.eq(clinic.0))
                     .filter(clinic_exports::id.eq(id))
-                    .select(EXPORT_COLUMNS)
+                    .select(ExportRow::as_select())
                     .first(c)
                     .await
                     .optional()?,
