@@ -13,9 +13,8 @@ use super::auth::{RequestIdHeader, app_error};
 use super::forms::FormData;
 use super::guard;
 use super::render::{self, FormState, PageRequest};
-use super::see_other;
+use super::{flash, see_other};
 use crate::backend::audit::{Actor, AuditContext};
-use crate::backend::auth::keys;
 use crate::backend::auth::visitor::{ClinicAccess, Flash, SignedInUser, Visitor};
 use crate::backend::error::AppError;
 use crate::backend::services::clinics;
@@ -58,12 +57,6 @@ pub fn actor(user: &SignedInUser, request_id: Option<String>) -> AuditContext {
     AuditContext {
         actor: Actor::User { id: user.id, label },
         request_id,
-    }
-}
-
-async fn flash(session: &Session, flash: Flash) {
-    if let Err(e) = session.insert(keys::FLASH, flash).await {
-        tracing::warn!(error = %e, "flash message not stored");
     }
 }
 

@@ -41,6 +41,19 @@ pub fn error_page(status: StatusCode, message: impl Into<String>) -> Response {
     response
 }
 
+/// Keeps `message` in the session for the next page it renders.
+pub async fn flash(
+    session: &tower_sessions::Session,
+    message: crate::backend::auth::visitor::Flash,
+) {
+    if let Err(e) = session
+        .insert(crate::backend::auth::keys::FLASH, message)
+        .await
+    {
+        tracing::warn!(error = %e, "flash message not stored");
+    }
+}
+
 /// `303 See Other` to `location` (after a successful POST).
 pub fn see_other(location: &str) -> Response {
     (StatusCode::SEE_OTHER, [(LOCATION, location.to_owned())]).into_response()

@@ -23,8 +23,7 @@ use super::guard::{self, Denied};
 use super::pages::{PageError, app_state, query};
 use super::render::{self, FormState, PageRequest};
 use super::requests::{active_clinic, page_locale};
-use super::{error_page, see_other};
-use crate::backend::auth::keys;
+use super::{error_page, flash, see_other};
 use crate::backend::auth::visitor::{ClinicAccess, Flash, SignedInUser, Visitor};
 use crate::backend::error::AppError;
 use crate::backend::ratelimit::{self, Limit};
@@ -188,12 +187,6 @@ fn reader(slug: Option<&str>) -> Result<Editor, PageError> {
 
 fn no_such_document() -> Response {
     error_page(StatusCode::NOT_FOUND, "There is no such document.")
-}
-
-pub(super) async fn flash(session: &Session, flash: Flash) {
-    if let Err(e) = session.insert(keys::FLASH, flash).await {
-        tracing::warn!(error = %e, "flash message not stored");
-    }
 }
 
 pub(super) fn form_state(

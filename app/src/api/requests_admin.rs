@@ -16,8 +16,7 @@ use super::auth::{RequestIdHeader, app_error};
 use super::forms::{CSRF_FIELD, FormData};
 use super::guard;
 use super::render::{self, FormState, PageRequest};
-use super::{error_page, see_other};
-use crate::backend::auth::keys;
+use super::{error_page, flash, see_other};
 use crate::backend::auth::visitor::{Flash, Visitor};
 use crate::backend::services::requests::RequestError;
 use crate::backend::services::requests::meta as meta_service;
@@ -48,12 +47,6 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ),
         ("/admin/c/{clinic}/meta", post(save_meta_secret)),
     ]
-}
-
-async fn flash(session: &Session, flash: Flash) {
-    if let Err(e) = session.insert(keys::FLASH, flash).await {
-        tracing::warn!(error = %e, "flash message not stored");
-    }
 }
 
 fn text(form: &FormData, field: &str, errors: &mut FieldErrors, label: &str) -> Option<String> {

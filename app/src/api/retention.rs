@@ -16,8 +16,7 @@ use super::auth::{RequestIdHeader, app_error};
 use super::forms::FormData;
 use super::guard;
 use super::render::{self, FormState, PageRequest};
-use super::{error_page, see_other};
-use crate::backend::auth::keys;
+use super::{error_page, flash, see_other};
 use crate::backend::auth::visitor::{Flash, Visitor};
 use crate::backend::services::offboarding::{self, OffboardError};
 use crate::backend::services::{clinics, exports, retention};
@@ -37,12 +36,6 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
             post(start_offboarding),
         ),
     ]
-}
-
-async fn flash(session: &Session, message: Flash) {
-    if let Err(e) = session.insert(keys::FLASH, message).await {
-        tracing::warn!(error = %e, "could not keep the message for the next page");
-    }
 }
 
 async fn save_rules(
