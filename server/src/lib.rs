@@ -5,6 +5,7 @@ pub mod auth_layer;
 pub mod cli;
 pub mod config;
 pub mod middleware;
+pub mod page_cache;
 pub mod postgres;
 pub mod routes;
 pub mod startup;

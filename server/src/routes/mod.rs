@@ -82,6 +82,7 @@ pub fn router(state: ServerState, security: SecurityOptions) -> Router {
             == app::backend::state::Environment::Development,
     };
     let sessions = auth_layer::session_layer(&app_state);
+    let pages = crate::page_cache::PageCache::new(app_state.clock.clone());
     let forms = app_state.clone();
     let visitors = app_state.clone();
     let context = move || {
@@ -113,8 +114,8 @@ pub fn router(state: ServerState, security: SecurityOptions) -> Router {
         })
         .with_state(state)
         // Listed from the innermost layer out: origin check, visitor and
-        // session next to the handlers (the JSON API, merged after them, has
-        // none of the three); limits and panics; then the layers that shape
+        // session next to the handlers, the page cache around them (the JSON
+        // API, merged after them, has none of the four); limits and panics; then the layers that shape
         // every response, whatever produced it.
         .layer(axum::middleware::from_fn_with_state(
             origin_policy,
@@ -125,6 +126,11 @@ pub fn router(state: ServerState, security: SecurityOptions) -> Router {
             auth_layer::load_visitor,
         ))
         .layer(sessions)
+        // Notice pages answered from memory skip the session and the render.
+        .layer(axum::middleware::from_fn_with_state(
+            pages,
+            crate::page_cache::serve,
+        ))
         .merge(Router::new().merge_form_routes(forms, is_json_api))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(RequestBodyLimitLayer::new(UPLOAD_LIMIT))

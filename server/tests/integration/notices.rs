@@ -373,6 +373,7 @@ fn standalone_state(test_db: &TestDb, key: &MasterKey) -> AppState {
             data_dir: std::env::temp_dir(),
             mail_from: "Portal <portal@example.org>".into(),
             sessions: SessionPolicy::default(),
+            request_rate_per_hour: 10,
         }),
         crypto: Crypto::new(key),
         clock: ManualClock::new(),
@@ -738,4 +739,118 @@ async fn a_csv_import_reports_bad_repeated_and_suppressed_rows_and_escapes_them(
     assert!(page.contains("not UTF-8"), "{page}");
     assert!(page.contains("value=\"Second list\""), "{page}");
     app.stop().await;
+}
+
+/// The `ETag` and `x-request-id` of a response, and its body with its
+/// script nonce (which is new in each answer) left out.
+async fn page_parts(response: reqwest::Response) -> (String, String, String) {
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (etag, id) = (header("etag"), header("x-request-id"));
+    let policy = header("content-security-policy");
+    let nonce = policy
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("a script nonce")
+        .to_owned();
+    let body = response.text().await.expect("body");
+    assert!(
+        body.contains(&nonce),
+        "the page's scripts carry the nonce of its policy"
+    );
+    (etag, id, body.replace(&nonce, ""))
+}
+
+#[tokio::test]
+async fn notice_pages_are_answered_from_memory_with_an_etag_until_a_change() {
+    let app = crate::common::demo_app(None).await;
+    let path = "/c/demo/privacy";
+    let (etag, first_id, first) = page_parts(app.get(path).await).await;
+    assert!(etag.starts_with("W/\""), "{etag}");
+    assert!(first.contains(&first_id), "the footer shows the request id");
+
+    // The next reader gets the same page, with its own request id.
+    let (again_etag, second_id, second) = page_parts(app.get(path).await).await;
+    assert_eq!(again_etag, etag);
+    assert_ne!(second_id, first_id);
+    assert!(second.contains(&second_id) && !second.contains(&first_id));
+    assert_eq!(second.replace(&second_id, ""), first.replace(&first_id, ""));
+
+    // A conditional GET with the ETag is answered with 304 and no body.
+    let conditional = app
+        .client
+        .get(app.url(path))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(conditional.status(), 304);
+    assert!(conditional.text().await.expect("body").is_empty());
+
+    // Each language is its own page.
+    let ukrainian = app
+        .client
+        .get(app.url(path))
+        .header("accept-language", "uk")
+        .send()
+        .await
+        .expect("request");
+    let (uk_etag, _, uk_body) = page_parts(ukrainian).await;
+    assert_ne!(uk_etag, etag);
+    assert!(uk_body.contains(r#"lang="uk""#));
+
+    // A version published elsewhere (another node, the CLI) shows once the
+    // page is a second old.
+    let clinic = clinics::find_public(&app.db, "demo")
+        .await
+        .expect("query")
+        .expect("demo clinic");
+    publish_now(
+        &app.state,
+        Publisher::Clinic(clinic.id),
+        "Our notice now names the cache-busting sub-processor.",
+    )
+    .await;
+    let (_, _, cached) = page_parts(app.get(path).await).await;
+    assert!(!cached.contains("cache-busting"));
+    app.clock.advance(Days::seconds(2));
+    let (new_etag, _, fresh) = page_parts(app.get(path).await).await;
+    assert!(fresh.contains("cache-busting"), "the new version is served");
+    assert_ne!(new_etag, etag);
+    let stale = app
+        .client
+        .get(app.url(path))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(stale.status(), 200, "the old ETag no longer matches");
+
+    // A change through the admin pages shows at once.
+    app.sign_in(demo::DEMO_OWNER_EMAIL).await;
+    let page = app.text("/admin/c/demo/settings").await;
+    let csrf = crate::common::csrf_in(&page).expect("token");
+    let mut fields = crate::platform::clinic_form("demo", "Lindenhof Cached Practice");
+    fields.retain(|(k, _)| !matches!(*k, "slug" | "owner_email" | "owner_name"));
+    let saved = app
+        .post_form("/admin/c/demo/settings", &csrf, &fields)
+        .await;
+    assert_eq!(saved.status(), 303);
+    let anonymous = crate::common::TestApp::new_client();
+    let renamed = anonymous
+        .get(app.url(path))
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("body");
+    assert!(renamed.contains("Lindenhof Cached Practice"), "{renamed}");
 }

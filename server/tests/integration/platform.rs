@@ -14,7 +14,7 @@ async fn operator_app() -> TestApp {
     app
 }
 
-fn clinic_form<'a>(slug: &'a str, name: &'a str) -> Vec<(&'a str, &'a str)> {
+pub fn clinic_form<'a>(slug: &'a str, name: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![
         ("slug", slug),
         ("owner_email", "owner@north.example"),
