@@ -55,6 +55,8 @@ pub struct Config {
     pub campaign_rate: u32,
     /// Consent API requests accepted per minute from one address.
     pub consent_rate_per_minute: u32,
+    /// Privacy requests accepted from one IP address per hour.
+    pub request_rate_per_hour: u32,
     /// Consent record writers committing batches side by side.
     pub consent_writers: usize,
     /// Maximum pooled database connections of this process.
@@ -187,6 +189,13 @@ impl Config {
             1..=10_000_000,
         )?)
         .unwrap_or(600);
+        let request_rate_per_hour = u32::try_from(parse_count(
+            &get,
+            "PORTAL_REQUEST_RATE_PER_HOUR",
+            10,
+            1..=10_000_000,
+        )?)
+        .unwrap_or(10);
         let consent_writers = parse_count(
             &get,
             "PORTAL_CONSENT_WRITERS",
@@ -215,6 +224,7 @@ impl Config {
             worker_lease,
             campaign_rate,
             consent_rate_per_minute,
+            request_rate_per_hour,
             consent_writers,
             db_pool_size,
             sessions,

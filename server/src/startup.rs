@@ -106,6 +106,7 @@ pub fn app_state_with_clock(
             data_dir: config.data_dir.clone(),
             mail_from: config.mail_from.clone(),
             sessions: config.sessions,
+            request_rate_per_hour: config.request_rate_per_hour,
         }),
         crypto: Crypto::new(&key),
         clock,

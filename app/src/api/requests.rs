@@ -57,11 +57,13 @@ pub fn is_server_to_server(path: &str) -> bool {
         || path.starts_with("/api/v1/")
 }
 
-/// Requests from one IP address: 10 an hour.
-const SUBMIT_PER_IP: Limit = Limit {
-    max: 10,
-    window: chrono::Duration::hours(1),
-};
+/// Requests from one IP address per hour: `PORTAL_REQUEST_RATE_PER_HOUR`.
+fn submit_per_ip(state: &AppState) -> Limit {
+    Limit {
+        max: i32::try_from(state.settings.request_rate_per_hour).unwrap_or(i32::MAX),
+        window: chrono::Duration::hours(1),
+    }
+}
 /// Requests for one email address: 5 an hour.
 const SUBMIT_PER_EMAIL: Limit = Limit {
     max: 5,
@@ -139,7 +141,7 @@ async fn submit(
         }
     };
     let now = state.clock.now();
-    let limits = (SUBMIT_PER_IP, SUBMIT_PER_EMAIL);
+    let limits = (submit_per_ip(&state), SUBMIT_PER_EMAIL);
     match ratelimit::allow_submission(
         &state.db,
         "request",

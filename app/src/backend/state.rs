@@ -27,6 +27,8 @@ pub struct Settings {
     pub mail_from: String,
     /// Idle and absolute limits of signed-in sessions.
     pub sessions: SessionPolicy,
+    /// Privacy requests accepted from one IP address per hour.
+    pub request_rate_per_hour: u32,
 }
 
 impl Settings {

@@ -37,6 +37,7 @@ fn state_with_clock(test_db: &TestDb) -> (AppState, Arc<ManualClock>) {
             data_dir: std::env::temp_dir(),
             mail_from: "Portal <portal@example.org>".into(),
             sessions: SessionPolicy::default(),
+            request_rate_per_hour: 10,
         }),
         crypto: Crypto::new(&MasterKey::generate()),
         clock: clock.clone(),
