@@ -8,6 +8,7 @@
 )]
 
 pub mod oidc;
+pub mod portal;
 pub mod smtp;
 
 use std::path::PathBuf;

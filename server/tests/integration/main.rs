@@ -8,6 +8,7 @@ mod audit;
 mod cli;
 mod consent;
 mod cross_tenant;
+mod faults;
 mod health;
 mod hostile;
 mod jobs;
