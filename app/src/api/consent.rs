@@ -17,7 +17,6 @@ use http::header::{
     VARY,
 };
 use http::{HeaderMap, HeaderValue, StatusCode};
-use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -238,21 +237,6 @@ async fn api_config(
     cors(&published, &headers, response)
 }
 
-/// The body of `POST /api/v1/c/{clinic}/consents`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ConsentBody {
-    #[serde(default)]
-    subject_id: Option<String>,
-    choices: Choices,
-    #[serde(default)]
-    content_hash: Option<String>,
-    #[serde(default)]
-    gpc: bool,
-    #[serde(default)]
-    source: Option<String>,
-}
-
 fn sends_gpc(headers: &HeaderMap) -> bool {
     header_text(headers, "sec-gpc").is_some_and(|v| v.trim() == "1")
 }
@@ -308,40 +292,23 @@ async fn api_record(
             &[],
         ));
     }
-    let body: ConsentBody = match serde_json::from_slice(&body) {
+    let body = match rules::parse_posted_choice(&body) {
         Ok(body) => body,
-        Err(e) => {
+        Err(rules::PostedChoiceError::Malformed(e)) => {
             return respond(api_error(
                 StatusCode::BAD_REQUEST,
                 &format!("The body is not a valid consent choice: {e}."),
                 &[],
             ));
         }
-    };
-    let mut problems = Vec::new();
-    if let Some(subject) = &body.subject_id
-        && let Err(message) = rules::parse_subject_id(subject)
-    {
-        problems.push(rules::Problem::new("/subject_id", message));
-    }
-    let source = match body.source.as_deref() {
-        None | Some("banner") => Source::Banner,
-        Some("api") => Source::Api,
-        Some(_) => {
-            problems.push(rules::Problem::new(
-                "/source",
-                "must be \"banner\" or \"api\"",
+        Err(rules::PostedChoiceError::Invalid(problems)) => {
+            return respond(api_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "The choice was not recorded.",
+                &problems,
             ));
-            Source::Api
         }
     };
-    if !problems.is_empty() {
-        return respond(api_error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "The choice was not recorded.",
-            &problems,
-        ));
-    }
     if let (Some(sent), Some(config)) = (&body.content_hash, &published.config)
         && sent != &config.content_hash
     {
@@ -356,7 +323,7 @@ async fn api_record(
         subject_id: body.subject_id,
         channel: Channel::Website,
         choices: body.choices,
-        source,
+        source: body.source,
         gpc: body.gpc || sends_gpc(&headers),
     };
     match consent::record(&state, &published, submission).await {

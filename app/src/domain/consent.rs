@@ -460,6 +460,72 @@ pub fn parse_subject_id(input: &str) -> Result<String, &'static str> {
     }
 }
 
+/// The body of `POST /api/v1/c/{clinic}/consents`, as sent.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PostedBody {
+    #[serde(default)]
+    subject_id: Option<String>,
+    choices: Choices,
+    #[serde(default)]
+    content_hash: Option<String>,
+    #[serde(default)]
+    gpc: bool,
+    #[serde(default)]
+    source: Option<String>,
+}
+
+/// A choice posted to the consent API, its fields checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PostedChoice {
+    pub subject_id: Option<String>,
+    pub choices: Choices,
+    /// The configuration the visitor was shown, when the banner says so.
+    pub content_hash: Option<String>,
+    pub gpc: bool,
+    pub source: Source,
+}
+
+/// Why a posted body is not a choice.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PostedChoiceError {
+    /// Not JSON of the expected shape (the parser's message).
+    Malformed(String),
+    /// The right shape, with invalid fields.
+    Invalid(Vec<Problem>),
+}
+
+/// Reads the JSON body of a posted choice: strict about unknown fields,
+/// precise about each invalid one.
+pub fn parse_posted_choice(body: &[u8]) -> Result<PostedChoice, PostedChoiceError> {
+    let body: PostedBody =
+        serde_json::from_slice(body).map_err(|e| PostedChoiceError::Malformed(e.to_string()))?;
+    let mut problems = Vec::new();
+    if let Some(subject) = &body.subject_id
+        && let Err(message) = parse_subject_id(subject)
+    {
+        problems.push(Problem::new("/subject_id", message));
+    }
+    let source = match body.source.as_deref() {
+        None | Some("banner") => Source::Banner,
+        Some("api") => Source::Api,
+        Some(_) => {
+            problems.push(Problem::new("/source", "must be \"banner\" or \"api\""));
+            Source::Api
+        }
+    };
+    if !problems.is_empty() {
+        return Err(PostedChoiceError::Invalid(problems));
+    }
+    Ok(PostedChoice {
+        subject_id: body.subject_id,
+        choices: body.choices,
+        content_hash: body.content_hash,
+        gpc: body.gpc,
+        source,
+    })
+}
+
 /// One purpose's state in a receipt.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReceiptPurpose {
@@ -646,6 +712,31 @@ pub type WeeklyRate = (chrono::NaiveDate, String, i64, i64);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn posted_choices_are_read_strictly_with_a_reason_per_field() {
+        let ok =
+            parse_posted_choice(br#"{"choices":{"analytics":true},"gpc":true,"source":"api"}"#);
+        assert_eq!(
+            ok.map(|c| (c.source, c.gpc, c.choices.get("analytics").copied())),
+            Ok((Source::Api, true, Some(true)))
+        );
+        assert!(matches!(
+            parse_posted_choice(br#"{"choices":{},"extra":1}"#),
+            Err(PostedChoiceError::Malformed(m)) if m.contains("unknown field")
+        ));
+        assert!(matches!(
+            parse_posted_choice(b"\xff"),
+            Err(PostedChoiceError::Malformed(_))
+        ));
+        let Err(PostedChoiceError::Invalid(problems)) =
+            parse_posted_choice(br#"{"choices":{},"subject_id":"short","source":"fax"}"#)
+        else {
+            panic!("invalid fields are named");
+        };
+        let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(paths, ["/subject_id", "/source"]);
+    }
 
     fn purposes() -> Vec<PublishedPurpose> {
         let p = |key: &str, channel: Channel, necessary: bool| PublishedPurpose {
