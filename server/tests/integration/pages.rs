@@ -138,11 +138,16 @@ async fn every_response_carries_the_security_headers() {
     for path in [
         "/",
         "/c/demo/privacy",
+        // The second answer comes from the page cache.
+        "/c/demo/privacy",
         "/healthz",
         "/readyz",
         "/metrics",
         "/assets/favicon.svg",
         "/missing",
+        "/api/v1/openapi.json",
+        "/api/v1/c/demo/consent-config",
+        "/c/demo/consent.js",
     ] {
         let response = app.get(path).await;
         let header = |name: &str| {
