@@ -217,12 +217,13 @@ fn nonce_of(headers: &HeaderMap) -> Option<String> {
 /// names its content by the rest.
 fn entry(body: &Bytes, request_id: &str, headers: HeaderMap, fresh_until: DateTime<Utc>) -> Cached {
     let nonce = nonce_of(&headers);
-    let mut needles: Vec<(&[u8], fn() -> Part)> = Vec::new();
+    // What to look for, and whether it is the nonce (else the request id).
+    let mut needles: Vec<(&[u8], bool)> = Vec::new();
     if !request_id.is_empty() {
-        needles.push((request_id.as_bytes(), || Part::RequestId));
+        needles.push((request_id.as_bytes(), false));
     }
     if let Some(nonce) = &nonce {
-        needles.push((nonce.as_bytes(), || Part::Nonce));
+        needles.push((nonce.as_bytes(), true));
     }
     let mut parts = Vec::new();
     let mut digest = Sha256::new();
@@ -232,12 +233,16 @@ fn entry(body: &Bytes, request_id: &str, headers: HeaderMap, fresh_until: DateTi
             .iter()
             .find(|(needle, _)| body[at..].starts_with(needle));
         match found {
-            Some((needle, part)) => {
+            Some((needle, is_nonce)) => {
                 if text_from < at {
                     digest.update(&body[text_from..at]);
                     parts.push(Part::Text(body.slice(text_from..at)));
                 }
-                parts.push(part());
+                parts.push(if *is_nonce {
+                    Part::Nonce
+                } else {
+                    Part::RequestId
+                });
                 at += needle.len();
                 text_from = at;
             }
