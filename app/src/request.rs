@@ -32,16 +32,7 @@ pub fn provide_request_context(secure_cookies: bool) {
     };
     let query_lang = query_param(parts.uri.query(), "lang");
     let cookie_lang = cookie(&parts, LANG_COOKIE);
-    let accept = parts
-        .headers
-        .get(http::header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok());
-    let locale = locale::negotiate(
-        query_lang.as_deref(),
-        cookie_lang.as_deref(),
-        accept,
-        Locale::En,
-    );
+    let locale = negotiate_locale(query_lang.as_deref(), &parts.headers);
     if let Some(chosen) = query_lang.as_deref().and_then(Locale::from_tag)
         && cookie_lang.as_deref() != Some(chosen.tag())
     {
@@ -78,8 +69,12 @@ pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
 
 /// A cookie's value from the request headers.
 pub fn cookie(parts: &Parts, name: &str) -> Option<String> {
-    parts
-        .headers
+    cookie_in(&parts.headers, name)
+}
+
+/// A cookie's value from request headers.
+pub fn cookie_in(headers: &http::HeaderMap, name: &str) -> Option<String> {
+    headers
         .get_all(http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -87,6 +82,16 @@ pub fn cookie(parts: &Parts, name: &str) -> Option<String> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(key, _)| *key == name)
         .map(|(_, value)| value.to_owned())
+}
+
+/// The locale of a request: `?lang=` (given as `query_lang`), then the
+/// language cookie, then `Accept-Language`, else English.
+pub fn negotiate_locale(query_lang: Option<&str>, headers: &http::HeaderMap) -> Locale {
+    let cookie_lang = cookie_in(headers, LANG_COOKIE);
+    let accept = headers
+        .get(http::header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    locale::negotiate(query_lang, cookie_lang.as_deref(), accept, Locale::En)
 }
 
 /// The current request id, or an empty string outside a request.

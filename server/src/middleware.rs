@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use app::api::ErrorMessage;
-use app::domain::locale::{self, Locale};
+use app::domain::locale::Locale;
 use app::pages::error::render_status_document;
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
@@ -217,20 +217,7 @@ fn generic_message(status: StatusCode) -> Option<&'static str> {
 /// Locale of a request outside the Leptos pages.
 fn request_locale(request: &Request) -> Locale {
     let query = app::request::query_param(request.uri().query(), "lang");
-    let cookie = request
-        .headers()
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|h| h.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == app::request::LANG_COOKIE)
-        .map(|(_, v)| v.to_owned());
-    let accept = request
-        .headers()
-        .get(header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok());
-    locale::negotiate(query.as_deref(), cookie.as_deref(), accept, Locale::En)
+    app::request::negotiate_locale(query.as_deref(), request.headers())
 }
 
 /// The response for a panic inside a handler: a 500 whose page the

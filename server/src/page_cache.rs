@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use app::backend::clock::Clock;
-use app::domain::locale::{self, Locale};
+use app::domain::locale::Locale;
 use axum::body::{Body, Bytes};
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
@@ -118,20 +118,10 @@ const PER_RESPONSE: [HeaderName; 4] = [
     REQUEST_ID,
 ];
 
-/// The request's locale, as the page would negotiate it.
+/// The request's locale, as the page would negotiate it (requests with a
+/// query, which may name one, are not cached).
 fn locale_of(headers: &HeaderMap) -> Locale {
-    let cookie = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|h| h.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == app::request::LANG_COOKIE)
-        .map(|(_, value)| value);
-    let accept = headers
-        .get(header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok());
-    locale::negotiate(None, cookie, accept, Locale::En)
+    app::request::negotiate_locale(None, headers)
 }
 
 /// Whether `If-None-Match` names `etag` (weak comparison, RFC 9110 13.1.2).

@@ -115,6 +115,21 @@ impl Cluster {
     fn count(&self, sql: &str) -> usize {
         self.query(sql).parse().expect("a count")
     }
+
+    /// Fails naming every acknowledged value that is not among the rows of
+    /// `sql`.
+    fn assert_all_stored(&self, sql: &str, acknowledged: &[String]) {
+        let stored: std::collections::HashSet<String> =
+            self.query(sql).lines().map(str::to_owned).collect();
+        let missing: Vec<_> = acknowledged
+            .iter()
+            .filter(|value| !stored.contains(*value))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "acknowledged but not stored: {missing:?}"
+        );
+    }
 }
 
 /// A scratch folder the postgres user can reach.
@@ -309,21 +324,10 @@ async fn postgres_restarting_mid_burst_loses_no_acknowledged_write_and_service_r
     assert!(!request_acks.is_empty(), "no request was accepted");
 
     // Every acknowledged consent is stored once, with its signed receipt.
-    let stored: std::collections::HashSet<String> = cluster
-        .query(
-            "SELECT subject_id FROM consent_records WHERE subject_id LIKE 'fault-consent-%' \
-             AND receipt LIKE '%.%.%' AND choices ? 'analytics'",
-        )
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    let missing: Vec<_> = consent_acks
-        .iter()
-        .filter(|s| !stored.contains(*s))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "acknowledged but not stored: {missing:?}"
+    cluster.assert_all_stored(
+        "SELECT subject_id FROM consent_records WHERE subject_id LIKE 'fault-consent-%' \
+         AND receipt LIKE '%.%.%' AND choices ? 'analytics'",
+        &consent_acks,
     );
     assert_eq!(
         cluster.count(
@@ -337,18 +341,9 @@ async fn postgres_restarting_mid_burst_loses_no_acknowledged_write_and_service_r
     // Every acknowledged request is stored, and no request is half-written:
     // each has its submitted event, its verification email and its audit
     // event, all written in one transaction.
-    let stored: std::collections::HashSet<String> = cluster
-        .query("SELECT requester_email FROM privacy_requests WHERE requester_email LIKE 'fault-%'")
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    let missing: Vec<_> = request_acks
-        .iter()
-        .filter(|e| !stored.contains(*e))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "acknowledged but not stored: {missing:?}"
+    cluster.assert_all_stored(
+        "SELECT requester_email FROM privacy_requests WHERE requester_email LIKE 'fault-%'",
+        &request_acks,
     );
     assert_eq!(
         cluster.count(

@@ -768,6 +768,21 @@ async fn page_parts(response: reqwest::Response) -> (String, String, String) {
     (etag, id, body.replace(&nonce, ""))
 }
 
+/// A GET of `path` with one request header.
+async fn get_with(
+    app: &crate::common::TestApp,
+    path: &str,
+    name: &str,
+    value: &str,
+) -> reqwest::Response {
+    app.client
+        .get(app.url(path))
+        .header(name, value)
+        .send()
+        .await
+        .expect("request")
+}
+
 #[tokio::test]
 async fn notice_pages_are_answered_from_memory_with_an_etag_until_a_change() {
     let app = crate::common::demo_app(None).await;
@@ -784,24 +799,12 @@ async fn notice_pages_are_answered_from_memory_with_an_etag_until_a_change() {
     assert_eq!(second.replace(&second_id, ""), first.replace(&first_id, ""));
 
     // A conditional GET with the ETag is answered with 304 and no body.
-    let conditional = app
-        .client
-        .get(app.url(path))
-        .header("if-none-match", &etag)
-        .send()
-        .await
-        .expect("request");
+    let conditional = get_with(&app, path, "if-none-match", &etag).await;
     assert_eq!(conditional.status(), 304);
     assert!(conditional.text().await.expect("body").is_empty());
 
     // Each language is its own page.
-    let ukrainian = app
-        .client
-        .get(app.url(path))
-        .header("accept-language", "uk")
-        .send()
-        .await
-        .expect("request");
+    let ukrainian = get_with(&app, path, "accept-language", "uk").await;
     let (uk_etag, _, uk_body) = page_parts(ukrainian).await;
     assert_ne!(uk_etag, etag);
     assert!(uk_body.contains(r#"lang="uk""#));
@@ -824,13 +827,7 @@ async fn notice_pages_are_answered_from_memory_with_an_etag_until_a_change() {
     let (new_etag, _, fresh) = page_parts(app.get(path).await).await;
     assert!(fresh.contains("cache-busting"), "the new version is served");
     assert_ne!(new_etag, etag);
-    let stale = app
-        .client
-        .get(app.url(path))
-        .header("if-none-match", &etag)
-        .send()
-        .await
-        .expect("request");
+    let stale = get_with(&app, path, "if-none-match", &etag).await;
     assert_eq!(stale.status(), 200, "the old ETag no longer matches");
 
     // A change through the admin pages shows at once.
