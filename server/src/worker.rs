@@ -82,6 +82,11 @@ pub async fn run(ctx: JobContext, options: WorkerOptions, shutdown: Cancellation
                 if let Err(e) = handlers::schedule_periodic(&ctx.db).await {
                     tracing::warn!(error = %e, "scheduling periodic jobs failed");
                 }
+                match app::backend::audit::seal_all_queued(&ctx.db).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(sealed = n, "sealed audit events left queued"),
+                    Err(e) => tracing::warn!(error = %e, "sealing queued audit events failed"),
+                }
             }
             Some(_) = running.join_next(), if full => {}
             () = std::future::ready(()), if !full && more_due => {}

@@ -1,16 +1,18 @@
 //! Appending to and verifying the hash-chained audit log.
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, SubsecRound, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::Text;
-use diesel_async::RunQueryDsl;
+use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel_async::{AsyncConnection, RunQueryDsl};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::backend::db::schema::{audit_anchors, audit_events};
+use crate::backend::db::schema::{audit_anchors, audit_events, audit_queue};
 use crate::backend::db::{Conn, Db, DbError};
-use crate::backend::models::audit::{AuditEventRow, NewAuditEventRow};
-use crate::backend::tenancy::Scope;
+use crate::backend::models::audit::{AuditEventRow, NewAuditEventRow, QueuedEventRow};
+use crate::backend::tenancy::{Scope, set_scope};
 use crate::domain::audit::{ChainBreak, ChainVerifier, ChainedEvent, GENESIS_HASH, StoredLink};
 use crate::domain::clinic::ClinicId;
 
@@ -75,44 +77,27 @@ pub struct AuditEntry<'a> {
     pub details: Value,
 }
 
-/// Appends `entry` to its chain inside the caller's transaction, so the event
-/// commits or rolls back with the change it describes. Appends to one chain are
-/// serialised with a transaction-level advisory lock.
+/// Records `entry` inside the caller's transaction, so the event commits or
+/// rolls back with the change it describes.
+///
+/// The event is queued, not chained: concurrent changes of one clinic then
+/// commit side by side instead of one after another under the chain's lock.
+/// When the transaction was opened by [`Db`], the chain is sealed right
+/// after the commit, before [`Db::scoped`] returns (see [`seal`]); on any
+/// other connection it is sealed here, before the caller commits.
 pub async fn record(
     conn: &mut Conn,
     ctx: &AuditContext,
     entry: AuditEntry<'_>,
 ) -> QueryResult<i64> {
     let clinic = entry.clinic_id.map(|c| c.0);
-    let chain_key = clinic.map_or_else(|| "audit:platform".to_owned(), |c| format!("audit:{c}"));
-    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind::<Text, _>(chain_key)
-        .execute(conn)
-        .await?;
-
-    let last: Option<(i64, Vec<u8>)> = audit_events::table
-        .filter(audit_events::clinic_id.is_not_distinct_from(clinic))
-        .order(audit_events::seq.desc())
-        .select((audit_events::seq, audit_events::hash))
-        .first(conn)
-        .await
-        .optional()?;
-    let (seq, prev_hash) = match last {
-        Some((seq, hash)) => (seq + 1, hash),
-        // A chain the retention purge emptied goes on from its anchor.
-        None => match anchor(conn, clinic).await? {
-            Some((seq, hash)) => (seq + 1, hash),
-            None => (1, GENESIS_HASH.to_vec()),
-        },
-    };
-
-    // Postgres keeps microseconds; hash exactly what will be stored.
+    // Postgres keeps microseconds; the hash covers exactly what is stored.
     let occurred_at: DateTime<Utc> = Utc::now().trunc_subsecs(6);
     let (actor_kind, actor_id, actor_label) = ctx.actor.columns();
-    let event = ChainedEvent {
+    let row = QueuedEventRow {
+        id: 0,
         clinic_id: clinic,
-        seq,
-        occurred_at_micros: occurred_at.timestamp_micros(),
+        occurred_at,
         actor_kind: actor_kind.to_owned(),
         actor_id,
         actor_label,
@@ -122,27 +107,155 @@ pub async fn record(
         details: entry.details,
         request_id: ctx.request_id.clone(),
     };
-    let hash = event.chained_hash(&prev_hash).to_vec();
-    let row = NewAuditEventRow {
-        clinic_id: event.clinic_id,
-        seq,
-        occurred_at,
-        actor_kind: event.actor_kind,
-        actor_id: event.actor_id,
-        actor_label: event.actor_label,
-        action: event.action,
-        subject_kind: event.subject_kind,
-        subject_id: event.subject_id,
-        details: event.details,
-        request_id: event.request_id,
-        prev_hash,
-        hash,
-    };
-    diesel::insert_into(audit_events::table)
+    let id = diesel::insert_into(audit_queue::table)
         .values(&row)
-        .returning(audit_events::id)
+        .returning(audit_queue::id)
         .get_result(conn)
+        .await?;
+    if !crate::backend::db::seal_after_commit(clinic) {
+        seal_chain(conn, clinic).await?;
+    }
+    Ok(id)
+}
+
+/// Queued events moved into a chain per transaction round, bounding memory
+/// after a long backlog.
+const SEAL_BATCH: i64 = 2000;
+
+/// Moves every committed event queued for the chain of `clinic` (`None`: the
+/// platform's) into the chain, in the order they were queued. Takes the
+/// chain's transaction-level advisory lock, so sealers on every app node
+/// append one at a time; the caller commits. Returns how many were sealed.
+pub async fn seal_chain(conn: &mut Conn, clinic: Option<Uuid>) -> QueryResult<usize> {
+    let chain_key = clinic.map_or_else(|| "audit:platform".to_owned(), |c| format!("audit:{c}"));
+    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind::<Text, _>(chain_key)
+        .execute(conn)
+        .await?;
+
+    let mut sealed = 0;
+    let mut head: Option<(i64, Vec<u8>)> = None;
+    loop {
+        let mut queued: Vec<QueuedEventRow> = diesel::sql_query(
+            "DELETE FROM audit_queue WHERE id IN (SELECT id FROM audit_queue \
+             WHERE clinic_id IS NOT DISTINCT FROM $1 ORDER BY id LIMIT $2) RETURNING *",
+        )
+        .bind::<Nullable<diesel::sql_types::Uuid>, _>(clinic)
+        .bind::<BigInt, _>(SEAL_BATCH)
+        .load(conn)
+        .await?;
+        if queued.is_empty() {
+            return Ok(sealed);
+        }
+        queued.sort_by_key(|row| row.id);
+        let (mut seq, mut prev_hash) = match head.take() {
+            Some(head) => head,
+            None => chain_head(conn, clinic).await?,
+        };
+        let batch_len = queued.len();
+        let mut rows = Vec::with_capacity(batch_len);
+        for queued in queued {
+            seq += 1;
+            let event = ChainedEvent {
+                clinic_id: queued.clinic_id,
+                seq,
+                occurred_at_micros: queued.occurred_at.timestamp_micros(),
+                actor_kind: queued.actor_kind,
+                actor_id: queued.actor_id,
+                actor_label: queued.actor_label,
+                action: queued.action,
+                subject_kind: queued.subject_kind,
+                subject_id: queued.subject_id,
+                details: queued.details,
+                request_id: queued.request_id,
+            };
+            let hash = event.chained_hash(&prev_hash).to_vec();
+            rows.push(NewAuditEventRow {
+                clinic_id: event.clinic_id,
+                seq,
+                occurred_at: queued.occurred_at,
+                actor_kind: event.actor_kind,
+                actor_id: event.actor_id,
+                actor_label: event.actor_label,
+                action: event.action,
+                subject_kind: event.subject_kind,
+                subject_id: event.subject_id,
+                details: event.details,
+                request_id: event.request_id,
+                prev_hash: std::mem::replace(&mut prev_hash, hash.clone()),
+                hash,
+            });
+        }
+        diesel::insert_into(audit_events::table)
+            .values(&rows)
+            .execute(conn)
+            .await?;
+        sealed += batch_len;
+        head = Some((seq, prev_hash));
+        if (batch_len as i64) < SEAL_BATCH {
+            return Ok(sealed);
+        }
+    }
+}
+
+/// The last sequence number and hash of a chain: its newest event, else the
+/// anchor the retention purge left, else the genesis.
+async fn chain_head(conn: &mut Conn, clinic: Option<Uuid>) -> QueryResult<(i64, Vec<u8>)> {
+    let last: Option<(i64, Vec<u8>)> = audit_events::table
+        .filter(audit_events::clinic_id.is_not_distinct_from(clinic))
+        .order(audit_events::seq.desc())
+        .select((audit_events::seq, audit_events::hash))
+        .first(conn)
         .await
+        .optional()?;
+    Ok(match last {
+        Some(head) => head,
+        // A chain the retention purge emptied goes on from its anchor.
+        None => anchor(conn, clinic)
+            .await?
+            .unwrap_or_else(|| (0, GENESIS_HASH.to_vec())),
+    })
+}
+
+/// Seals the queued events of `chains` in one transaction (one commit for
+/// all of them), taking the chains' locks in a fixed order.
+pub async fn seal(db: &Db, chains: &BTreeSet<Option<Uuid>>) -> Result<usize, DbError> {
+    // Not through `Db::scoped`, which calls this after its commits.
+    let mut conn = db.conn().await?;
+    let sealed = conn
+        .transaction(async |c| {
+            set_scope(c, Scope::System).await?;
+            let mut sealed = 0;
+            for &clinic in chains {
+                sealed += seal_chain(c, clinic).await?;
+            }
+            Ok::<_, DbError>(sealed)
+        })
+        .await?;
+    Ok(sealed)
+}
+
+/// Seals whatever is queued on any chain: events a process left behind when
+/// it stopped between a commit and its seal. Run by the worker's
+/// housekeeping and before `audit verify`.
+pub async fn seal_all_queued(db: &Db) -> Result<usize, DbError> {
+    let chains: Vec<Option<Uuid>> = db
+        .scoped(Scope::System, |c| {
+            Box::pin(async move {
+                Ok::<_, DbError>(
+                    audit_queue::table
+                        .select(audit_queue::clinic_id)
+                        .distinct()
+                        .load(c)
+                        .await?,
+                )
+            })
+        })
+        .await?;
+    if chains.is_empty() {
+        return Ok(0);
+    }
+    seal(db, &chains.into_iter().collect()).await
 }
 
 /// Where a clinic's chain starts after its oldest events were purged: the
@@ -205,9 +318,12 @@ impl ChainReport {
 
 const VERIFY_BATCH: i64 = 1000;
 
-/// Walks every chain in sequence order, in batches, and reports each chain's
+/// Seals what is queued, then walks every chain in sequence order, in batches, and reports each chain's
 /// first broken row if any.
 pub async fn verify_all(db: &Db) -> Result<Vec<ChainReport>, DbError> {
+    // Events still queued are sealed first, so that every committed event
+    // is checked.
+    seal_all_queued(db).await?;
     #[derive(QueryableByName)]
     struct Chain {
         #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Uuid>)]

@@ -8,7 +8,12 @@ use app::domain::audit::ChainBreak;
 use secrecy::ExposeSecret;
 
 use crate::common::{TestDb, run_cli};
+use crate::retention::count;
 use crate::tenancy::clinic_input;
+
+async fn queued(db: &app::backend::db::Db) -> i64 {
+    count(db, "SELECT count(*) AS n FROM audit_queue".into()).await
+}
 
 #[tokio::test]
 async fn services_write_events_whose_chains_verify() {
@@ -70,6 +75,12 @@ async fn concurrent_appends_keep_one_unbroken_sequence() {
     for task in tasks {
         task.await.expect("task").expect("append");
     }
+    // Each append was sealed into the chain before its transaction returned.
+    assert_eq!(queued(&db).await, 0, "nothing is left in the queue");
+    assert_eq!(
+        audit::count_for_clinic(&db, clinic).await.expect("count"),
+        26
+    );
     let reports = audit::verify_all(&db).await.expect("verify");
     let chain = reports
         .iter()
@@ -77,6 +88,81 @@ async fn concurrent_appends_keep_one_unbroken_sequence() {
         .expect("clinic chain");
     assert_eq!(chain.broken, None);
     assert_eq!(chain.events_checked, 26);
+}
+
+#[tokio::test]
+async fn events_a_stopped_process_left_queued_are_sealed_in_order() {
+    let test_db = TestDb::new().await;
+    let db = test_db.db();
+    let clinic = clinics::create(
+        &db,
+        &AuditContext::cli(),
+        clinic_input("alpha", "o@alpha.example"),
+    )
+    .await
+    .expect("clinic");
+    // Committed with their change, but the process stopped before sealing.
+    let leave_queued = |subject: &str| {
+        format!(
+            "INSERT INTO audit_queue (clinic_id, occurred_at, actor_kind, actor_label, action, \
+             subject_kind, subject_id) VALUES ('{}', now(), 'system', 'system', 'test.left', \
+             'test', '{subject}')",
+            clinic.0
+        )
+    };
+    for subject in ["first", "second"] {
+        test_db
+            .admin_execute(&leave_queued(subject))
+            .await
+            .expect("queue");
+    }
+    assert_eq!(
+        audit::count_for_clinic(&db, clinic).await.expect("count"),
+        2
+    );
+
+    let edit = db
+        .scoped(Scope::Clinic(clinic), |c| {
+            Box::pin(async move {
+                use diesel_async::RunQueryDsl;
+                Ok::<_, DbError>(
+                    diesel::sql_query("UPDATE audit_queue SET actor_label = 'someone else'")
+                        .execute(c)
+                        .await?,
+                )
+            })
+        })
+        .await
+        .expect_err("queued events cannot be edited");
+    assert!(edit.to_string().contains("never edited"), "{edit}");
+
+    // The worker's sweep seals them after the events already chained.
+    assert_eq!(audit::seal_all_queued(&db).await.expect("sweep"), 2);
+    assert_eq!(queued(&db).await, 0);
+    let subjects = count(
+        &db,
+        format!(
+            "SELECT count(*) AS n FROM audit_events WHERE clinic_id = '{}' AND \
+             ((seq = 3 AND subject_id = 'first') OR (seq = 4 AND subject_id = 'second'))",
+            clinic.0
+        ),
+    )
+    .await;
+    assert_eq!(subjects, 2, "sealed in the order they were queued");
+
+    // `audit verify` seals what is still queued before it checks.
+    test_db
+        .admin_execute(&leave_queued("third"))
+        .await
+        .expect("queue");
+    let reports = audit::verify_all(&db).await.expect("verify");
+    let chain = reports
+        .iter()
+        .find(|r| r.clinic_id == Some(clinic.0))
+        .expect("clinic chain");
+    assert_eq!(chain.broken, None);
+    assert_eq!(chain.events_checked, 5);
+    assert_eq!(queued(&db).await, 0);
 }
 
 #[tokio::test]

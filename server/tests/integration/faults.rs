@@ -340,7 +340,8 @@ async fn postgres_restarting_mid_burst_loses_no_acknowledged_write_and_service_r
 
     // Every acknowledged request is stored, and no request is half-written:
     // each has its submitted event, its verification email and its audit
-    // event, all written in one transaction.
+    // event (sealed into its chain, or still queued when Postgres stopped
+    // between the commit and the seal), all written in one transaction.
     cluster.assert_all_stored(
         "SELECT requester_email FROM privacy_requests WHERE requester_email LIKE 'fault-%'",
         &request_acks,
@@ -350,7 +351,9 @@ async fn postgres_restarting_mid_burst_loses_no_acknowledged_write_and_service_r
             "SELECT count(*) FROM privacy_requests r WHERE requester_email LIKE 'fault-%' AND ( \
                (SELECT count(*) FROM request_events e WHERE e.request_id = r.id AND e.kind = 'submitted') <> 1 \
                OR (SELECT count(*) FROM audit_events a WHERE a.action = 'request.submitted' \
-                   AND a.subject_id = r.id::text) <> 1)"
+                   AND a.subject_id = r.id::text) \
+                + (SELECT count(*) FROM audit_queue q WHERE q.action = 'request.submitted' \
+                   AND q.subject_id = r.id::text) <> 1)"
         ),
         0,
         "a request was stored without its event or audit entry"
@@ -364,7 +367,7 @@ async fn postgres_restarting_mid_burst_loses_no_acknowledged_write_and_service_r
         "a request was stored without its verification email"
     );
 
-    // The audit chains still verify.
+    // The audit chains still verify, with every queued event sealed.
     let verify = run_cli(
         &["audit", "verify"],
         &[
@@ -378,6 +381,7 @@ async fn postgres_restarting_mid_burst_loses_no_acknowledged_write_and_service_r
         String::from_utf8_lossy(&verify.stdout),
         String::from_utf8_lossy(&verify.stderr)
     );
+    assert_eq!(cluster.count("SELECT count(*) FROM audit_queue"), 0);
     portal.terminate();
 }
 

@@ -52,7 +52,8 @@ struct Count {
     n: i64,
 }
 
-async fn count(db: &Db, sql: String) -> i64 {
+/// A `count(*) AS n` query across every clinic.
+pub async fn count(db: &Db, sql: String) -> i64 {
     db.scoped(Scope::System, move |c| {
         Box::pin(
             async move { Ok::<_, DbError>(diesel::sql_query(sql).get_result::<Count>(c).await?.n) },

@@ -109,6 +109,12 @@ pub async fn two_clinics(db: &Db) -> (ClinicId, ClinicId) {
                 let tag = if clinic == a { "AAAA" } else { "BBBB" };
                 let hash = |n: u8| format!("\\x{}", format!("{n:02x}").repeat(16) + &uuid::Uuid::new_v4().simple().to_string());
                 for sql in [
+                    // An event a stopped process left waiting for its chain.
+                    format!(
+                        "INSERT INTO audit_queue (clinic_id, occurred_at, actor_kind, actor_label, \
+                         action, subject_kind, subject_id) \
+                         VALUES ('{id}', now(), 'system', 'system', 'test.queued', 'test', '{tag}')"
+                    ),
                     format!(
                         "INSERT INTO email_deliveries (clinic_id, job_id, message_id, template, recipient, status) \
                          VALUES ('{id}', {job_id}, '<m@test>', 'delivery_check', 'p@example.org', 'sent')"

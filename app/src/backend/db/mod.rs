@@ -3,7 +3,10 @@
 mod migrations;
 pub mod schema;
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use diesel::migration::MigrationSource;
@@ -17,6 +20,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use futures::future::BoxFuture;
 use secrecy::{ExposeSecret, SecretString};
+use uuid::Uuid;
 
 use crate::backend::tenancy::{Scope, set_scope, set_session_scope};
 
@@ -42,6 +46,47 @@ pub enum DbError {
 pub struct Db {
     pool: Pool<Conn>,
     url: SecretString,
+    sealer: Arc<Sealer>,
+}
+
+tokio::task_local! {
+    /// The audit chains that the transaction [`Db`] runs in this task has
+    /// queued events for.
+    static QUEUED_CHAINS: RefCell<BTreeSet<Option<Uuid>>>;
+}
+
+/// Notes that the current transaction queued an audit event for the chain of
+/// `clinic`. Returns whether [`Db`] will seal that chain after the commit;
+/// false when the transaction was not opened by [`Db`].
+pub(crate) fn seal_after_commit(clinic: Option<Uuid>) -> bool {
+    QUEUED_CHAINS
+        .try_with(|chains| {
+            chains.borrow_mut().insert(clinic);
+        })
+        .is_ok()
+}
+
+/// Seals audit chains after commits, many commits at a time: one caller seals
+/// for everyone who committed before it started, while the others wait for
+/// their turn and find their events already sealed. Under load one sealing
+/// transaction (one WAL flush) serves many requests.
+#[derive(Default)]
+struct Sealer {
+    /// Chains with events queued by committed transactions, not yet sealed.
+    dirty: std::sync::Mutex<BTreeSet<Option<Uuid>>>,
+    /// Tickets handed to committed transactions, in order.
+    issued: AtomicU64,
+    /// Every ticket up to this one is sealed.
+    sealed: AtomicU64,
+    turn: tokio::sync::Mutex<()>,
+}
+
+impl Sealer {
+    fn dirty(&self) -> std::sync::MutexGuard<'_, BTreeSet<Option<Uuid>>> {
+        self.dirty
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// Pool sizing.
@@ -79,7 +124,11 @@ impl Db {
             .runtime(deadpool::Runtime::Tokio1)
             .build()
             .map_err(|e| DbError::Unavailable(e.to_string()))?;
-        Ok(Self { pool, url })
+        Ok(Self {
+            pool,
+            url,
+            sealer: Arc::default(),
+        })
     }
 
     /// A connection outside any transaction (no tenant rows are visible).
@@ -130,15 +179,59 @@ impl Db {
         R: Send,
         E: From<DbError> + From<diesel::result::Error> + Send,
     {
-        let mut pooled = self.conn().await?;
-        let conn: &mut Conn = &mut pooled;
-        conn.transaction(async move |c| {
-            if let Some(scope) = scope {
-                set_scope(c, scope).await?;
+        let (result, queued) = QUEUED_CHAINS
+            .scope(RefCell::default(), async move {
+                let result = match self.conn().await {
+                    Ok(mut pooled) => {
+                        let conn: &mut Conn = &mut pooled;
+                        conn.transaction(async move |c| {
+                            if let Some(scope) = scope {
+                                set_scope(c, scope).await?;
+                            }
+                            f(c).await
+                        })
+                        .await
+                    }
+                    Err(e) => Err(e.into()),
+                };
+                (result, QUEUED_CHAINS.with(RefCell::take))
+            })
+            .await;
+        if result.is_ok() && !queued.is_empty() {
+            self.seal_committed(queued).await;
+        }
+        result
+    }
+
+    /// Seals the audit chains a committed transaction queued events for,
+    /// together with those of every transaction that committed meanwhile.
+    /// A failure is logged, not returned: the change is committed, and its
+    /// events are sealed by the next seal of their chain or the worker's
+    /// sweep.
+    async fn seal_committed(&self, chains: BTreeSet<Option<Uuid>>) {
+        let sealer = &self.sealer;
+        sealer.dirty().extend(chains);
+        let ticket = sealer.issued.fetch_add(1, Ordering::SeqCst) + 1;
+        let _turn = sealer.turn.lock().await;
+        if AtomicU64::load(&sealer.sealed, Ordering::SeqCst) >= ticket {
+            return;
+        }
+        // Every ticket issued so far has put its chains in `dirty` first.
+        let upto = AtomicU64::load(&sealer.issued, Ordering::SeqCst);
+        let chains = std::mem::take(&mut *sealer.dirty());
+        if chains.is_empty() {
+            sealer.sealed.fetch_max(upto, Ordering::SeqCst);
+            return;
+        }
+        match crate::backend::audit::seal(self, &chains).await {
+            Ok(_) => {
+                sealer.sealed.fetch_max(upto, Ordering::SeqCst);
             }
-            f(c).await
-        })
-        .await
+            Err(e) => {
+                sealer.dirty().extend(chains);
+                tracing::warn!(error = %e, "sealing audit events failed; they stay queued");
+            }
+        }
     }
 
     /// `SELECT 1`: the database answers.

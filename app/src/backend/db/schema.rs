@@ -88,6 +88,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    audit_queue (id) {
+        id -> Int8,
+        clinic_id -> Nullable<Uuid>,
+        occurred_at -> Timestamptz,
+        actor_kind -> Text,
+        actor_id -> Nullable<Uuid>,
+        actor_label -> Text,
+        action -> Text,
+        subject_kind -> Text,
+        subject_id -> Text,
+        details -> Jsonb,
+        request_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     jobs (id) {
         id -> Int8,
         clinic_id -> Nullable<Uuid>,
@@ -585,6 +601,7 @@ diesel::table! {
 diesel::joinable!(memberships -> clinics (clinic_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(audit_events -> clinics (clinic_id));
+diesel::joinable!(audit_queue -> clinics (clinic_id));
 diesel::joinable!(jobs -> clinics (clinic_id));
 diesel::joinable!(email_deliveries -> jobs (job_id));
 diesel::joinable!(sessions -> users (user_id));
@@ -619,6 +636,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     users,
     memberships,
     audit_events,
+    audit_queue,
     jobs,
     email_deliveries,
     sessions,
