@@ -10,7 +10,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::backend::db::schema::{audit_anchors, audit_events, audit_queue};
-use crate::backend::db::{Conn, Db, DbError};
+use crate::backend::db::{Conn, Db, DbError, FixedSql};
 use crate::backend::models::audit::{AuditEventRow, NewAuditEventRow, QueuedEventRow};
 use crate::backend::tenancy::{Scope, set_scope};
 use crate::domain::audit::{ChainBreak, ChainVerifier, ChainedEvent, GENESIS_HASH, StoredLink};
@@ -128,20 +128,29 @@ const SEAL_BATCH: i64 = 2000;
 /// append one at a time; the caller commits. Returns how many were sealed.
 pub async fn seal_chain(conn: &mut Conn, clinic: Option<Uuid>) -> QueryResult<usize> {
     let chain_key = clinic.map_or_else(|| "audit:platform".to_owned(), |c| format!("audit:{c}"));
-    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind::<Text, _>(chain_key)
-        .execute(conn)
-        .await?;
+    FixedSql(
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind::<Text, _>(chain_key),
+    )
+    .execute(conn)
+    .await?;
 
     let mut sealed = 0;
     let mut head: Option<(i64, Vec<u8>)> = None;
     loop {
-        let mut queued: Vec<QueuedEventRow> = diesel::sql_query(
+        // `IS NOT DISTINCT FROM` cannot use the (clinic_id, id) index.
+        let sql = if clinic.is_some() {
             "DELETE FROM audit_queue WHERE id IN (SELECT id FROM audit_queue \
-             WHERE clinic_id IS NOT DISTINCT FROM $1 ORDER BY id LIMIT $2) RETURNING *",
+             WHERE clinic_id = $1 ORDER BY id LIMIT $2) RETURNING *"
+        } else {
+            "DELETE FROM audit_queue WHERE id IN (SELECT id FROM audit_queue \
+             WHERE clinic_id IS NULL AND $1::uuid IS NULL ORDER BY id LIMIT $2) RETURNING *"
+        };
+        let mut queued: Vec<QueuedEventRow> = FixedSql(
+            diesel::sql_query(sql)
+                .bind::<Nullable<diesel::sql_types::Uuid>, _>(clinic)
+                .bind::<BigInt, _>(SEAL_BATCH),
         )
-        .bind::<Nullable<diesel::sql_types::Uuid>, _>(clinic)
-        .bind::<BigInt, _>(SEAL_BATCH)
         .load(conn)
         .await?;
         if queued.is_empty() {
@@ -201,13 +210,26 @@ pub async fn seal_chain(conn: &mut Conn, clinic: Option<Uuid>) -> QueryResult<us
 /// The last sequence number and hash of a chain: its newest event, else the
 /// anchor the retention purge left, else the genesis.
 async fn chain_head(conn: &mut Conn, clinic: Option<Uuid>) -> QueryResult<(i64, Vec<u8>)> {
-    let last: Option<(i64, Vec<u8>)> = audit_events::table
-        .filter(audit_events::clinic_id.is_not_distinct_from(clinic))
+    // Walks the (clinic_id, seq) index backwards, which `IS NOT DISTINCT
+    // FROM` could not use.
+    let newest = audit_events::table
         .order(audit_events::seq.desc())
-        .select((audit_events::seq, audit_events::hash))
-        .first(conn)
-        .await
-        .optional()?;
+        .select((audit_events::seq, audit_events::hash));
+    let last: Option<(i64, Vec<u8>)> = match clinic {
+        Some(clinic) => {
+            newest
+                .filter(audit_events::clinic_id.eq(clinic))
+                .first(conn)
+                .await
+        }
+        None => {
+            newest
+                .filter(audit_events::clinic_id.is_null())
+                .first(conn)
+                .await
+        }
+    }
+    .optional()?;
     Ok(match last {
         Some(head) => head,
         // A chain the retention purge emptied goes on from its anchor.

@@ -7,7 +7,7 @@ use diesel::sql_types::{Integer, Text, Timestamptz};
 use diesel_async::RunQueryDsl;
 use sha2::{Digest, Sha256};
 
-use crate::backend::db::{Db, DbError};
+use crate::backend::db::{Db, DbError, FixedSql};
 
 /// A limit: at most `max` hits per `window`.
 #[derive(Clone, Copy, Debug)]
@@ -49,13 +49,15 @@ pub async fn hit(db: &Db, key: &str, limit: Limit, now: DateTime<Utc>) -> Result
     }
     let window_start = now.duration_trunc(limit.window).unwrap_or(now);
     let mut conn = db.conn().await?;
-    let row: Hits = diesel::sql_query(
-        "INSERT INTO rate_limit_counters (key, window_start, hits) VALUES ($1, $2, 1) \
-         ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limit_counters.hits + 1 \
-         RETURNING hits",
+    let row: Hits = FixedSql(
+        diesel::sql_query(
+            "INSERT INTO rate_limit_counters (key, window_start, hits) VALUES ($1, $2, 1) \
+             ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limit_counters.hits + 1 \
+             RETURNING hits",
+        )
+        .bind::<Text, _>(key)
+        .bind::<Timestamptz, _>(window_start),
     )
-    .bind::<Text, _>(key)
-    .bind::<Timestamptz, _>(window_start)
     .get_result(&mut conn)
     .await?;
     Ok(row.hits <= limit.max)

@@ -7,6 +7,7 @@
 use diesel::sql_types::Text;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use crate::backend::db::FixedSql;
 use crate::domain::clinic::ClinicId;
 
 /// Which tenant rows a transaction may read and write.
@@ -42,12 +43,14 @@ async fn write_scope(
         Scope::Clinic(id) => ("clinic", id.0.to_string()),
         Scope::System => ("system", String::new()),
     };
-    diesel::sql_query(
-        "SELECT set_config('portal.scope', $1, $3), set_config('portal.clinic_id', $2, $3)",
+    FixedSql(
+        diesel::sql_query(
+            "SELECT set_config('portal.scope', $1, $3), set_config('portal.clinic_id', $2, $3)",
+        )
+        .bind::<Text, _>(kind)
+        .bind::<Text, _>(clinic)
+        .bind::<diesel::sql_types::Bool, _>(local),
     )
-    .bind::<Text, _>(kind)
-    .bind::<Text, _>(clinic)
-    .bind::<diesel::sql_types::Bool, _>(local)
     .execute(conn)
     .await
     .map(|_| ())

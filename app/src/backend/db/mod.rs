@@ -30,6 +30,36 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");
 /// A pooled async Postgres connection.
 pub type Conn = AsyncPgConnection;
 
+/// A raw SQL query whose text never changes, marked so that its prepared
+/// statement is kept per connection. Diesel caches the statements its query
+/// builder makes, but not `sql_query` text, which it must assume is built at
+/// run time; uncached, each run pays a separate parse-and-plan round trip.
+/// For hot statements of fixed text (the scope of every transaction, rate
+/// limits, job claims), wrap the query in this.
+pub struct FixedSql<Q>(pub Q);
+
+impl<Q: diesel::query_builder::QueryFragment<Pg>> diesel::query_builder::QueryFragment<Pg>
+    for FixedSql<Q>
+{
+    fn walk_ast<'b>(&'b self, pass: diesel::query_builder::AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        self.0.walk_ast(pass)
+    }
+
+    fn is_safe_to_cache_prepared(&self, _backend: &Pg) -> QueryResult<bool> {
+        Ok(true)
+    }
+}
+
+impl<Q> diesel::query_builder::QueryId for FixedSql<Q> {
+    type QueryId = ();
+    // Keyed by its SQL text in the statement cache.
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q: diesel::query_builder::Query> diesel::query_builder::Query for FixedSql<Q> {
+    type SqlType = Q::SqlType;
+}
+
 /// Errors reaching or using the database.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {

@@ -19,7 +19,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::backend::db::schema::jobs;
-use crate::backend::db::{Conn, Db, DbError};
+use crate::backend::db::{Conn, Db, DbError, FixedSql};
 use crate::backend::models::job::{JobRow, NewJobRow};
 use crate::backend::tenancy::Scope;
 use crate::domain::clinic::ClinicId;
@@ -81,18 +81,20 @@ pub async fn claim(
     let worker = worker.to_owned();
     db.scoped(Scope::System, move |c| {
         Box::pin(async move {
-            let rows = diesel::sql_query(
-                "UPDATE jobs SET status = 'running', locked_by = $1, \
-                     locked_until = now() + make_interval(secs => $2), attempts = attempts + 1 \
-                 WHERE id IN ( \
-                     SELECT id FROM jobs WHERE status = 'pending' AND run_at <= now() \
-                     ORDER BY run_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
-                 RETURNING id, clinic_id, kind, payload, idempotency_key, status, run_at, \
-                     attempts, max_attempts, locked_by, locked_until, last_error",
+            let rows = FixedSql(
+                diesel::sql_query(
+                    "UPDATE jobs SET status = 'running', locked_by = $1, \
+                         locked_until = now() + make_interval(secs => $2), attempts = attempts + 1 \
+                     WHERE id IN ( \
+                         SELECT id FROM jobs WHERE status = 'pending' AND run_at <= now() \
+                         ORDER BY run_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
+                     RETURNING id, clinic_id, kind, payload, idempotency_key, status, run_at, \
+                         attempts, max_attempts, locked_by, locked_until, last_error",
+                )
+                .bind::<Text, _>(worker)
+                .bind::<Double, _>(lease.as_secs_f64())
+                .bind::<BigInt, _>(limit),
             )
-            .bind::<Text, _>(worker)
-            .bind::<Double, _>(lease.as_secs_f64())
-            .bind::<BigInt, _>(limit)
             .load::<JobRow>(c)
             .await?;
             Ok::<_, DbError>(rows)
@@ -110,14 +112,16 @@ pub async fn complete(
     worker: &str,
     payload: Option<Value>,
 ) -> QueryResult<bool> {
-    let updated = diesel::sql_query(
-        "UPDATE jobs SET status = 'done', finished_at = now(), locked_by = NULL, \
-             locked_until = NULL, last_error = NULL, payload = coalesce($3, payload) \
-         WHERE id = $1 AND status = 'running' AND locked_by = $2",
+    let updated = FixedSql(
+        diesel::sql_query(
+            "UPDATE jobs SET status = 'done', finished_at = now(), locked_by = NULL, \
+                 locked_until = NULL, last_error = NULL, payload = coalesce($3, payload) \
+             WHERE id = $1 AND status = 'running' AND locked_by = $2",
+        )
+        .bind::<BigInt, _>(id)
+        .bind::<Text, _>(worker)
+        .bind::<Nullable<Jsonb>, _>(payload),
     )
-    .bind::<BigInt, _>(id)
-    .bind::<Text, _>(worker)
-    .bind::<Nullable<Jsonb>, _>(payload)
     .execute(conn)
     .await?;
     Ok(updated == 1)
