@@ -237,30 +237,33 @@ impl Db {
     /// together with those of every transaction that committed meanwhile.
     /// A failure is logged, not returned: the change is committed, and its
     /// events are sealed by the next seal of their chain or the worker's
-    /// sweep.
+    /// sweep. The sealing runs in a task of its own, so that a request whose
+    /// client went away (its future dropped) does not stop it halfway for
+    /// the others waiting on it.
     async fn seal_committed(&self, chains: BTreeSet<Option<Uuid>>) {
-        let sealer = &self.sealer;
+        let sealer = self.sealer.clone();
         sealer.dirty().extend(chains);
         let ticket = sealer.issued.fetch_add(1, Ordering::SeqCst) + 1;
-        let _turn = sealer.turn.lock().await;
-        if AtomicU64::load(&sealer.sealed, Ordering::SeqCst) >= ticket {
-            return;
-        }
-        // Every ticket issued so far has put its chains in `dirty` first.
-        let upto = AtomicU64::load(&sealer.issued, Ordering::SeqCst);
-        let chains = std::mem::take(&mut *sealer.dirty());
-        if chains.is_empty() {
-            sealer.sealed.fetch_max(upto, Ordering::SeqCst);
-            return;
-        }
-        match crate::backend::audit::seal(self, &chains).await {
-            Ok(_) => {
-                sealer.sealed.fetch_max(upto, Ordering::SeqCst);
+        let db = self.clone();
+        let sealing = tokio::spawn(async move {
+            let _turn = sealer.turn.lock().await;
+            if AtomicU64::load(&sealer.sealed, Ordering::SeqCst) >= ticket {
+                return;
             }
-            Err(e) => {
+            // Every ticket issued so far has put its chains in `dirty` first.
+            let upto = AtomicU64::load(&sealer.issued, Ordering::SeqCst);
+            let chains = std::mem::take(&mut *sealer.dirty());
+            if !chains.is_empty()
+                && let Err(e) = crate::backend::audit::seal(&db, &chains).await
+            {
                 sealer.dirty().extend(chains);
                 tracing::warn!(error = %e, "sealing audit events failed; they stay queued");
+                return;
             }
+            sealer.sealed.fetch_max(upto, Ordering::SeqCst);
+        });
+        if let Err(e) = sealing.await {
+            tracing::warn!(error = %e, "sealing audit events stopped; they stay queued");
         }
     }
 
