@@ -26,6 +26,11 @@ fn main() {
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
     println!("cargo:rerun-if-changed={}", root.join("style").display());
     println!("cargo:rerun-if-changed={}", root.join("public").display());
+    // `embed_migrations!` reads this folder but cannot tell Cargo so.
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("migrations").display()
+    );
 
     let options = grass::Options::default().style(grass::OutputStyle::Compressed);
     let css = grass::from_path(root.join("style/main.scss"), &options)
