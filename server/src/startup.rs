@@ -131,6 +131,7 @@ pub fn job_context(config: &Config, state: &AppState) -> anyhow::Result<JobConte
             connections: app::backend::email::transport::SMTP_CONNECTIONS,
             lease: config.worker_lease,
         },
+        sent: Default::default(),
     })
 }
 

@@ -2,7 +2,7 @@
 //! told to stop. Runs inside `serve` and alone under `privacy-portal worker`.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use app::backend::jobs::handlers::{self, JobContext};
 use app::backend::jobs::{self, worker_name};
@@ -54,12 +54,22 @@ pub async fn run(ctx: JobContext, options: WorkerOptions, shutdown: Cancellation
     // Expired leases are looked for at least twice per lease period.
     let mut housekeeping = tokio::time::interval((options.lease / 2).min(Duration::from_secs(30)));
     housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_claim = Instant::now();
 
     while !shutdown.is_cancelled() {
         while running.try_join_next().is_some() {}
         let free = options.concurrency.saturating_sub(running.len());
+        // While jobs run, a claim waits until half the slots are free or an
+        // idle poll has passed: one claim then takes several jobs, instead
+        // of one claim per finished job under a backlog, and long jobs do
+        // not hold back the others.
+        let claim_now = free > 0
+            && (running.is_empty()
+                || free * 2 >= options.concurrency
+                || last_claim.elapsed() >= options.idle_poll);
         let mut claimed = 0;
-        if free > 0 {
+        if claim_now {
+            last_claim = Instant::now();
             match jobs::claim(&ctx.db, &name, free as i64, options.lease).await {
                 Ok(batch) => {
                     claimed = batch.len();
@@ -70,9 +80,9 @@ pub async fn run(ctx: JobContext, options: WorkerOptions, shutdown: Cancellation
                 Err(e) => tracing::warn!(error = %e, "claiming jobs failed; retrying"),
             }
         }
-        let full = running.len() >= options.concurrency;
+        let waiting_for_slots = !running.is_empty() && !claim_now;
         // A full batch suggests more jobs are due: claim again at once.
-        let more_due = free > 0 && claimed == free;
+        let more_due = claim_now && claimed == free;
         tokio::select! {
             () = shutdown.cancelled() => break,
             _ = housekeeping.tick() => {
@@ -88,9 +98,9 @@ pub async fn run(ctx: JobContext, options: WorkerOptions, shutdown: Cancellation
                     Err(e) => tracing::warn!(error = %e, "sealing queued audit events failed"),
                 }
             }
-            Some(_) = running.join_next(), if full => {}
-            () = std::future::ready(()), if !full && more_due => {}
-            () = tokio::time::sleep(options.idle_poll), if !full && !more_due => {}
+            Some(_) = running.join_next(), if waiting_for_slots => {}
+            () = std::future::ready(()), if more_due => {}
+            () = tokio::time::sleep(options.idle_poll), if !more_due => {}
         }
     }
 

@@ -341,6 +341,65 @@ async fn expired_leases_go_back_to_the_queue_and_released_ones_do_not_count_as_a
 }
 
 #[tokio::test]
+async fn jobs_completed_together_are_done_only_where_their_worker_holds_the_lease() {
+    let test_db = TestDb::new().await;
+    let db = test_db.db();
+    let crypto = Crypto::new(&MasterKey::generate());
+    enqueue_emails(
+        &db,
+        &crypto,
+        vec![
+            "a@example.org".into(),
+            "b@example.org".into(),
+            "c@example.org".into(),
+        ],
+    )
+    .await;
+    let mine = jobs::claim(&db, "mine", 2, Duration::from_secs(60))
+        .await
+        .expect("claim");
+    let theirs = jobs::claim(&db, "theirs", 1, Duration::from_secs(60))
+        .await
+        .expect("claim");
+    assert_eq!((mine.len(), theirs.len()), (2, 1));
+
+    // The first two are done by their worker; the third is claimed to
+    // "mine" by mistake, and stays with the worker that holds it.
+    let done: Vec<(i64, String, serde_json::Value)> = mine
+        .iter()
+        .chain(&theirs)
+        .map(|job| {
+            (
+                job.id,
+                "mine".to_owned(),
+                serde_json::json!({ "kept": job.id }),
+            )
+        })
+        .collect();
+    let completed = db
+        .scoped(Scope::System, move |c| {
+            Box::pin(async move { Ok::<_, DbError>(jobs::complete_many(c, done).await?) })
+        })
+        .await
+        .expect("complete");
+    let mut expected: Vec<i64> = mine.iter().map(|job| job.id).collect();
+    let mut completed_sorted = completed.clone();
+    expected.sort_unstable();
+    completed_sorted.sort_unstable();
+    assert_eq!(completed_sorted, expected);
+    for job in &mine {
+        let state = job_state(&db, job.id).await;
+        assert_eq!(state.status, "done");
+        assert_eq!(
+            state.payload,
+            serde_json::json!({ "kept": job.id }),
+            "each payload is replaced by its own"
+        );
+    }
+    assert_eq!(job_state(&db, theirs[0].id).await.status, "running");
+}
+
+#[tokio::test]
 async fn concurrent_claims_never_hand_out_the_same_job() {
     let test_db = TestDb::new().await;
     let db = test_db.db();
@@ -407,6 +466,20 @@ async fn two_worker_processes_deliver_1000_queued_emails_exactly_once() {
                 .expect("worker starts")
         })
         .collect();
+    // The logs are read while the workers run: a worker whose pipe filled up
+    // would block on its next line and never stop.
+    let readers: Vec<std::thread::JoinHandle<String>> = workers
+        .iter_mut()
+        .map(|worker| {
+            let mut pipe = worker.stderr.take().expect("stderr piped");
+            std::thread::spawn(move || {
+                use std::io::Read;
+                let mut stderr = String::new();
+                let _ = pipe.read_to_string(&mut stderr);
+                stderr
+            })
+        })
+        .collect();
 
     let drained = eventually(Duration::from_secs(180), || async {
         count_jobs(&db, "done").await == 1000
@@ -416,13 +489,9 @@ async fn two_worker_processes_deliver_1000_queued_emails_exactly_once() {
         kill(Pid::from_raw(worker.id() as i32), Signal::SIGTERM).expect("SIGTERM");
     }
     let mut logs = Vec::new();
-    for worker in workers.iter_mut() {
+    for (worker, reader) in workers.iter_mut().zip(readers) {
         let status = worker.wait().expect("worker exits");
-        let mut stderr = String::new();
-        if let Some(mut pipe) = worker.stderr.take() {
-            use std::io::Read;
-            let _ = pipe.read_to_string(&mut stderr);
-        }
+        let stderr = reader.join().expect("log reader");
         assert!(status.success(), "worker exited with {status}: {stderr}");
         logs.push(stderr);
     }

@@ -6,6 +6,7 @@ use chrono::{Duration, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde_json::json;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::backend::audit::AuditContext;
 use crate::backend::auth::session_store;
@@ -35,6 +36,8 @@ pub struct JobContext {
     pub settings: Arc<Settings>,
     /// How change-notice campaigns are sent.
     pub campaigns: campaigns::CampaignSettings,
+    /// Where sent emails are recorded.
+    pub sent: SentEmails,
 }
 
 impl JobContext {
@@ -144,7 +147,7 @@ async fn finish(
 }
 
 /// Sends one email job and logs the delivery in the same transaction that
-/// completes the job.
+/// completes the job (for a sent email, one shared with other sent emails).
 async fn deliver_email(ctx: &JobContext, job: &JobRow, worker: &str) -> Result<bool, DbError> {
     let email = match open_email(ctx, job) {
         Ok(email) => email,
@@ -173,8 +176,17 @@ async fn deliver_email(ctx: &JobContext, job: &JobRow, worker: &str) -> Result<b
         status: status.to_owned(),
         error,
     };
-    // The body is no longer needed once handed over; keep only the envelope.
-    let scrubbed = json!({ "template": email.template, "to": email.to.masked(), "message_id": email.message_id });
+    let error = match outcome {
+        Ok(()) => {
+            // The body is no longer needed once handed over; keep only the envelope.
+            let scrubbed = json!({ "template": email.template, "to": email.to.masked(), "message_id": email.message_id });
+            return ctx
+                .sent
+                .record(&ctx.db, delivery, job.id, worker, scrubbed)
+                .await;
+        }
+        Err(error) => error,
+    };
     let job_for_tx = job.clone();
     let worker = worker.to_owned();
     ctx.db
@@ -184,19 +196,121 @@ async fn deliver_email(ctx: &JobContext, job: &JobRow, worker: &str) -> Result<b
                     .values(&delivery)
                     .execute(c)
                     .await?;
-                match outcome {
-                    Ok(()) => Ok::<_, DbError>(
-                        jobs::complete(c, job_for_tx.id, &worker, Some(scrubbed)).await?,
-                    ),
-                    Err(error) => {
-                        jobs::fail(c, &job_for_tx, &worker, &error.to_string(), true).await?;
-                        tracing::warn!(job = job_for_tx.id, %error, "email not delivered");
-                        Ok(false)
-                    }
-                }
+                jobs::fail(c, &job_for_tx, &worker, &error.to_string(), true).await?;
+                tracing::warn!(job = job_for_tx.id, %error, "email not delivered");
+                Ok::<_, DbError>(false)
             })
         })
         .await
+}
+
+/// Most sent emails recorded in one transaction.
+const SENT_PER_WRITE: usize = 64;
+
+/// A sent email waiting to be recorded.
+struct Sent {
+    delivery: NewEmailDelivery,
+    job: i64,
+    worker: String,
+    scrubbed: serde_json::Value,
+    recorded: oneshot::Sender<Result<bool, String>>,
+}
+
+/// Records sent emails, their delivery and their job's completion, many
+/// per transaction: one task writes whatever the worker's sends have
+/// finished while the previous write committed, so a backlog of emails
+/// costs one commit per batch instead of one per email.
+#[derive(Clone, Default)]
+pub struct SentEmails {
+    writer: Arc<std::sync::Mutex<Option<mpsc::Sender<Sent>>>>,
+}
+
+impl SentEmails {
+    /// Records one sent email; returns false when `worker` no longer held
+    /// the job's lease.
+    async fn record(
+        &self,
+        db: &Db,
+        delivery: NewEmailDelivery,
+        job: i64,
+        worker: &str,
+        scrubbed: serde_json::Value,
+    ) -> Result<bool, DbError> {
+        let (recorded, answer) = oneshot::channel();
+        let sent = Sent {
+            delivery,
+            job,
+            worker: worker.to_owned(),
+            scrubbed,
+            recorded,
+        };
+        if self.writer(db).send(sent).await.is_err() {
+            return Err(DbError::Unavailable(
+                "the writer of sent emails stopped".into(),
+            ));
+        }
+        match answer.await {
+            Ok(result) => result.map_err(DbError::Unavailable),
+            Err(_) => Err(DbError::Unavailable(
+                "the writer of sent emails stopped".into(),
+            )),
+        }
+    }
+
+    fn writer(&self, db: &Db) -> mpsc::Sender<Sent> {
+        let mut writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(sender) = writer.as_ref().filter(|s| !s.is_closed()) {
+            return sender.clone();
+        }
+        let (sender, receiver) = mpsc::channel(SENT_PER_WRITE * 4);
+        tokio::spawn(write_sent(db.clone(), receiver));
+        *writer = Some(sender.clone());
+        sender
+    }
+}
+
+async fn write_sent(db: Db, mut receiver: mpsc::Receiver<Sent>) {
+    while let Some(first) = receiver.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < SENT_PER_WRITE {
+            match receiver.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let deliveries: Vec<NewEmailDelivery> = batch.iter().map(|s| s.delivery.clone()).collect();
+        let done: Vec<(i64, String, serde_json::Value)> = batch
+            .iter()
+            .map(|s| (s.job, s.worker.clone(), s.scrubbed.clone()))
+            .collect();
+        let result = db
+            .scoped(Scope::System, move |c| {
+                Box::pin(async move {
+                    diesel::insert_into(email_deliveries::table)
+                        .values(&deliveries)
+                        .execute(c)
+                        .await?;
+                    Ok::<_, DbError>(jobs::complete_many(c, done).await?)
+                })
+            })
+            .await;
+        match result {
+            Ok(completed) => {
+                for sent in batch {
+                    let _ = sent.recorded.send(Ok(completed.contains(&sent.job)));
+                }
+            }
+            Err(e) => {
+                let message = format!("recording sent emails failed: {e}");
+                for sent in batch {
+                    let _ = sent.recorded.send(Err(message.clone()));
+                }
+            }
+        }
+    }
 }
 
 fn open_email(ctx: &JobContext, job: &JobRow) -> Result<OutgoingEmail, JobError> {

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Double, Jsonb, Nullable, Text};
+use diesel::sql_types::{Array, BigInt, Double, Jsonb, Nullable, Text};
 use diesel_async::RunQueryDsl;
 use serde_json::Value;
 use uuid::Uuid;
@@ -125,6 +125,43 @@ pub async fn complete(
     .execute(conn)
     .await?;
     Ok(updated == 1)
+}
+
+/// Marks many jobs done in one statement, `(id, worker, payload)` each: the
+/// payload replaces the stored one, as in [`complete`]. Returns the ids of
+/// the jobs whose lease their worker still held; the others are untouched.
+pub async fn complete_many(
+    conn: &mut Conn,
+    done: Vec<(i64, String, Value)>,
+) -> QueryResult<Vec<i64>> {
+    #[derive(QueryableByName)]
+    struct Completed {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+    }
+    let mut ids = Vec::with_capacity(done.len());
+    let mut workers = Vec::with_capacity(done.len());
+    let mut payloads = Vec::with_capacity(done.len());
+    for (id, worker, payload) in done {
+        ids.push(id);
+        workers.push(worker);
+        payloads.push(payload);
+    }
+    let rows: Vec<Completed> = FixedSql(
+        diesel::sql_query(
+            "UPDATE jobs SET status = 'done', finished_at = now(), locked_by = NULL, \
+                 locked_until = NULL, last_error = NULL, payload = u.payload \
+             FROM unnest($1::bigint[], $2::text[], $3::jsonb[]) AS u(id, worker, payload) \
+             WHERE jobs.id = u.id AND jobs.status = 'running' AND jobs.locked_by = u.worker \
+             RETURNING jobs.id",
+        )
+        .bind::<Array<BigInt>, _>(ids)
+        .bind::<Array<Text>, _>(workers)
+        .bind::<Array<Jsonb>, _>(payloads),
+    )
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().map(|row| row.id).collect())
 }
 
 /// Records a failed attempt: the job is retried after a back-off, or marked
