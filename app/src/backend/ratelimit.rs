@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use diesel::QueryableByName;
-use diesel::sql_types::{Integer, Text, Timestamptz};
+use diesel::sql_types::{Integer, Nullable, Text, Timestamptz};
 use diesel_async::RunQueryDsl;
 use sha2::{Digest, Sha256};
 
@@ -65,7 +65,7 @@ pub async fn hit(db: &Db, key: &str, limit: Limit, now: DateTime<Utc>) -> Result
 
 /// Counts a form submission from `ip` for `email` under `scope`; false when
 /// either the address's or the email's limit is exceeded (the email is not
-/// counted once the address is over its limit).
+/// counted once the address is over its limit). One statement counts both.
 pub async fn allow_submission(
     db: &Db,
     scope: &str,
@@ -74,8 +74,36 @@ pub async fn allow_submission(
     (per_ip, per_email): (Limit, Limit),
     now: DateTime<Utc>,
 ) -> Result<bool, DbError> {
-    Ok(hit(db, &ip_key(scope, ip), per_ip, now).await?
-        && hit(db, &email_key(scope, email), per_email, now).await?)
+    #[derive(QueryableByName)]
+    struct Hits {
+        #[diesel(sql_type = Integer)]
+        ip_hits: i32,
+        #[diesel(sql_type = Nullable<Integer>)]
+        email_hits: Option<i32>,
+    }
+    let mut conn = db.conn().await?;
+    let row: Hits = FixedSql(
+        diesel::sql_query(
+            "WITH ip AS ( \
+                 INSERT INTO rate_limit_counters (key, window_start, hits) VALUES ($1, $2, 1) \
+                 ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limit_counters.hits + 1 \
+                 RETURNING hits), \
+             email AS ( \
+                 INSERT INTO rate_limit_counters (key, window_start, hits) \
+                 SELECT $3, $4, 1 FROM ip WHERE ip.hits <= $5 \
+                 ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limit_counters.hits + 1 \
+                 RETURNING hits) \
+             SELECT (SELECT hits FROM ip) AS ip_hits, (SELECT hits FROM email) AS email_hits",
+        )
+        .bind::<Text, _>(ip_key(scope, ip))
+        .bind::<Timestamptz, _>(now.duration_trunc(per_ip.window).unwrap_or(now))
+        .bind::<Text, _>(email_key(scope, email))
+        .bind::<Timestamptz, _>(now.duration_trunc(per_email.window).unwrap_or(now))
+        .bind::<Integer, _>(per_ip.max),
+    )
+    .get_result(&mut conn)
+    .await?;
+    Ok(row.ip_hits <= per_ip.max && row.email_hits.is_some_and(|hits| hits <= per_email.max))
 }
 
 /// Removes counters of windows that ended more than a day ago.
