@@ -114,6 +114,7 @@ pub fn app_state_with_clock(
             config.consent_rate_per_minute,
             config.consent_writers,
         ),
+        clinics: Default::default(),
     })
 }
 

@@ -1157,7 +1157,7 @@ pub async fn public_document(
         },
     };
     let (publisher, publisher_name, found) = match clinic {
-        Some(slug) => match clinics::find_public(&state.db, &slug).await? {
+        Some(slug) => match clinics::public(&state, &slug).await? {
             Some(found) => (Publisher::Clinic(found.id), found.name.clone(), Some(found)),
             None => return Ok(None),
         },

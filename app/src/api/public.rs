@@ -8,7 +8,7 @@ use crate::backend::services::demo::DEMO_SLUG;
 /// The public profile of an active clinic.
 pub async fn clinic(slug: &str) -> Result<Option<PublicClinic>, AppError> {
     let state = state()?;
-    Ok(clinics::find_public(&state.db, slug).await?)
+    Ok(clinics::public(&state, slug).await?)
 }
 
 /// Whether the demo clinic is there to be shown.
@@ -26,7 +26,7 @@ pub async fn request_status(
     token: &str,
 ) -> Result<Option<(PublicClinic, crate::backend::services::requests::StatusView)>, AppError> {
     let state = state()?;
-    let Some(clinic) = clinics::find_public(&state.db, slug).await? else {
+    let Some(clinic) = clinics::public(&state, slug).await? else {
         return Ok(None);
     };
     match crate::backend::services::requests::status(&state, clinic.id, reference, token).await {
@@ -48,7 +48,7 @@ pub async fn request_downloads(
     AppError,
 > {
     let state = state()?;
-    let Some(clinic) = clinics::find_public(&state.db, slug).await? else {
+    let Some(clinic) = clinics::public(&state, slug).await? else {
         return Ok(None);
     };
     match crate::backend::services::requests::downloads(&state, clinic.id, grant).await {
@@ -70,7 +70,7 @@ pub async fn meta_deletion(
     AppError,
 > {
     let state = state()?;
-    let Some(clinic) = clinics::find_public(&state.db, slug).await? else {
+    let Some(clinic) = clinics::public(&state, slug).await? else {
         return Ok(None);
     };
     Ok(

@@ -71,7 +71,7 @@ const SUBMIT_PER_EMAIL: Limit = Limit {
 };
 
 pub(crate) async fn active_clinic(state: &AppState, slug: &str) -> Result<PublicClinic, Response> {
-    match clinics::find_public(&state.db, slug).await {
+    match clinics::public(state, slug).await {
         Ok(Some(clinic)) => Ok(clinic),
         Ok(None) => Err(error_page(
             StatusCode::NOT_FOUND,
@@ -167,7 +167,7 @@ async fn submit(
         Err(e) => return app_error(e.into()),
     }
     let locale = page_locale(&page, &clinic);
-    match requests::submit(&state, clinic.id, locale, request, page.request_id()).await {
+    match requests::submit(&state, &clinic, locale, request, page.request_id()).await {
         Ok(_) => see_other(&sent),
         Err(e) => app_error(e.into()),
     }
@@ -366,7 +366,7 @@ async fn verified_callback(
     slug: &str,
     request: axum::extract::Request,
 ) -> Result<(PublicClinic, SignedRequest), Response> {
-    let clinic = match clinics::find_public(&state.db, slug).await {
+    let clinic = match clinics::public(state, slug).await {
         Ok(Some(clinic)) => clinic,
         Ok(None) => return Err(meta_error(StatusCode::NOT_FOUND, "unknown clinic")),
         Err(e) => return Err(app_error(e.into())),

@@ -63,4 +63,6 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Caches and record writers of the consent service.
     pub consent: crate::backend::services::consent::Runtime,
+    /// Public profiles of active clinics, for public pages and forms.
+    pub clinics: crate::backend::services::clinics::PublicClinics,
 }

@@ -378,6 +378,7 @@ fn standalone_state(test_db: &TestDb, key: &MasterKey) -> AppState {
         crypto: Crypto::new(key),
         clock: ManualClock::new(),
         consent: Default::default(),
+        clinics: Default::default(),
     }
 }
 

@@ -42,6 +42,7 @@ fn state_with_clock(test_db: &TestDb) -> (AppState, Arc<ManualClock>) {
         crypto: Crypto::new(&MasterKey::generate()),
         clock: clock.clone(),
         consent: Default::default(),
+        clinics: Default::default(),
     };
     (state, clock)
 }

@@ -49,6 +49,7 @@ impl JobContext {
             crypto: self.crypto.clone(),
             clock: self.clock.clone(),
             consent: Default::default(),
+            clinics: Default::default(),
         }
     }
 }

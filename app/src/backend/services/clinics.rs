@@ -1,5 +1,9 @@
 //! Creating clinics and reading their public profile.
 
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde_json::json;
@@ -10,6 +14,7 @@ use crate::backend::db::schema::{clinics, memberships, users};
 use crate::backend::db::{Conn, Db, DbError};
 use crate::backend::models::clinic::{Clinic, NewClinic};
 use crate::backend::models::user::{Membership, NewUser};
+use crate::backend::state::AppState;
 use crate::backend::tenancy::Scope;
 use crate::domain::clinic::{ClinicId, ClinicSlug, ClinicStatus, DeadlineRule, Jurisdiction};
 use crate::domain::clinic_profile::{ClinicProfile, ClinicProfileForm};
@@ -263,6 +268,60 @@ pub async fn find_public(db: &Db, slug: &str) -> Result<Option<PublicClinic>, Db
         .await
         .optional()?;
     Ok(clinic.map(PublicClinic::from))
+}
+
+/// How long a clinic's public profile is served from [`PublicClinics`].
+pub const PUBLIC_FRESH_FOR: Duration = Duration::from_secs(1);
+/// Most profiles kept; the cache starts over when full.
+const PUBLIC_MAX_ENTRIES: usize = 10_000;
+
+/// Public profiles of active clinics by slug, each kept for
+/// [`PUBLIC_FRESH_FOR`], so that a busy public form or API reads its clinic
+/// once a second rather than once per request. Changes made through this
+/// node's admin pages clear it at once; other nodes see them within that
+/// second. Unknown and inactive clinics are not kept.
+#[derive(Clone, Default)]
+pub struct PublicClinics {
+    entries: Arc<RwLock<HashMap<String, (Instant, PublicClinic)>>>,
+}
+
+impl PublicClinics {
+    fn get(&self, slug: &str) -> Option<PublicClinic> {
+        let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
+        entries
+            .get(slug)
+            .filter(|(at, _)| at.elapsed() < PUBLIC_FRESH_FOR)
+            .map(|(_, clinic)| clinic.clone())
+    }
+
+    fn put(&self, clinic: &PublicClinic) {
+        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() >= PUBLIC_MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(clinic.slug.clone(), (Instant::now(), clinic.clone()));
+    }
+
+    /// Forgets every profile (after a change to a clinic).
+    pub fn clear(&self) {
+        self.entries
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+}
+
+/// The public profile of the active clinic `slug`, as [`find_public`], kept
+/// for a second in the state's [`PublicClinics`].
+pub async fn public(state: &AppState, slug: &str) -> Result<Option<PublicClinic>, DbError> {
+    if let Some(clinic) = state.clinics.get(slug) {
+        return Ok(Some(clinic));
+    }
+    let found = find_public(&state.db, slug).await?;
+    if let Some(clinic) = &found {
+        state.clinics.put(clinic);
+    }
+    Ok(found)
 }
 
 /// Every clinic, by name.

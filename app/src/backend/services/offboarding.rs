@@ -57,7 +57,7 @@ pub async fn start(
     let ctx = ctx.clone();
     let crypto = state.crypto.clone();
     let settings = state.settings.clone();
-    state
+    let started = state
         .db
         .scoped(Scope::System, move |c| {
             Box::pin(async move {
@@ -137,7 +137,10 @@ pub async fn start(
                 Ok(delete_after)
             })
         })
-        .await
+        .await;
+    // The clinic's public pages go offline on this node at once.
+    state.clinics.clear();
+    started
 }
 
 #[derive(QueryableByName)]
@@ -223,7 +226,7 @@ pub async fn delete_clinic(
     clinic: ClinicId,
 ) -> Result<BTreeMap<String, i64>, DbError> {
     let ctx = ctx.clone();
-    state
+    let deleted = state
         .db
         .scoped(Scope::System, move |c| {
             Box::pin(async move {
@@ -294,7 +297,9 @@ pub async fn delete_clinic(
                 Ok::<_, DbError>(counts)
             })
         })
-        .await
+        .await;
+    state.clinics.clear();
+    deleted
 }
 
 fn quote_ident(name: &str) -> String {

@@ -17,6 +17,7 @@ use crate::backend::db::schema::{
     clinics, download_grants, privacy_requests, request_events, request_files,
 };
 use crate::backend::db::{Conn, DbError};
+use crate::backend::services::clinics::PublicClinic;
 use crate::backend::state::AppState;
 use crate::backend::tenancy::Scope;
 use crate::domain::clinic::{ClinicId, DeadlineRule};
@@ -211,10 +212,11 @@ fn requester_actor(email: Option<&str>, request_id: Option<String>) -> AuditCont
     }
 }
 
-/// Saves a submitted request (unverified) and emails the confirmation link.
+/// Saves a submitted request (unverified) to the active clinic it was made
+/// on and emails the confirmation link.
 pub async fn submit(
     state: &AppState,
-    clinic: ClinicId,
+    public: &PublicClinic,
     locale: Locale,
     request: NewRequest,
     request_id: Option<String>,
@@ -222,6 +224,12 @@ pub async fn submit(
     let token = tokens::generate();
     let now = state.clock.now();
     let app = state.clone();
+    let clinic = public.id;
+    let clinic_name = public.name.clone();
+    let link = state.settings.url(&format!(
+        "/c/{}/requests/verify/{}",
+        public.slug, token.text
+    ));
     state
         .db
         .scoped(Scope::Clinic(clinic), move |c| {
@@ -248,11 +256,8 @@ pub async fn submit(
                     .execute(c)
                     .await?;
                 add_event(c, clinic, id, "submitted", ("requester", None), "", true).await?;
-                let facts = clinic_facts(c, clinic).await?;
-                let link = app
-                    .settings
-                    .url(&format!("/c/{}/requests/verify/{}", facts.slug, token.text));
-                notify::verification(c, &app, &facts, locale, &request.email, &link).await?;
+                let to = (clinic, clinic_name.as_str());
+                notify::verification(c, &app, to, locale, &request.email, &link).await?;
                 let ctx = requester_actor(Some(request.email.as_str()), request_id);
                 audit_request(
                     c,

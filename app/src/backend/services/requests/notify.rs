@@ -8,6 +8,7 @@ use crate::backend::db::Conn;
 use crate::backend::email::templates::{RequestUpdate, RequestVerification};
 use crate::backend::email::{self, EmailMessage, compose};
 use crate::backend::state::AppState;
+use crate::domain::clinic::ClinicId;
 use crate::domain::email::EmailAddress;
 use crate::domain::locale::Locale;
 use crate::i18n::t_args;
@@ -15,13 +16,13 @@ use crate::i18n::t_args;
 async fn send<M: EmailMessage>(
     c: &mut Conn,
     state: &AppState,
-    facts: &ClinicFacts,
+    clinic: ClinicId,
     message: &M,
     to: EmailAddress,
 ) -> QueryResult<()> {
     let outgoing = compose(message, to, &state.settings.message_domain())
         .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
-    email::enqueue(c, &state.crypto, Some(facts.id), &outgoing, None)
+    email::enqueue(c, &state.crypto, Some(clinic), &outgoing, None)
         .await
         .map(|_| ())
 }
@@ -32,25 +33,25 @@ fn address(row: &RequestRow) -> Option<EmailAddress> {
         .and_then(|e| EmailAddress::parse(e).ok())
 }
 
-/// The link that confirms a new request.
+/// The link that confirms a new request to the clinic `(id, name)`.
 pub(super) async fn verification(
     c: &mut Conn,
     state: &AppState,
-    facts: &ClinicFacts,
+    (clinic_id, clinic_name): (ClinicId, &str),
     locale: Locale,
     to: &EmailAddress,
     link: &str,
 ) -> QueryResult<()> {
-    let clinic = || vec![("clinic", facts.name.clone())];
+    let clinic = || vec![("clinic", clinic_name.to_owned())];
     let message = RequestVerification {
-        clinic: facts.name.clone(),
+        clinic: clinic_name.to_owned(),
         subject: t_args(locale, "mail-verify-subject", &clinic()),
         intro: t_args(locale, "mail-verify-intro", &clinic()),
         button: t_args(locale, "request-verify-button", &[]),
         ignore: t_args(locale, "mail-verify-ignore", &[]),
         link: link.to_owned(),
     };
-    send(c, state, facts, &message, to.clone()).await
+    send(c, state, clinic_id, &message, to.clone()).await
 }
 
 /// News about the request, with its private link. Requests without an email
@@ -80,7 +81,7 @@ pub(super) async fn update(
         link_intro: t_args(locale, "mail-status-link", &[]),
         link: link.to_owned(),
     };
-    send(c, state, facts, &message, to).await
+    send(c, state, facts.id, &message, to).await
 }
 
 /// The 7-day download link.
@@ -108,5 +109,5 @@ pub(super) async fn download_link(
         link_intro: String::new(),
         link: link.to_owned(),
     };
-    send(c, state, facts, &message, to).await
+    send(c, state, facts.id, &message, to).await
 }
