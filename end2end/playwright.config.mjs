@@ -5,10 +5,10 @@
 import { defineConfig } from '@playwright/test';
 
 export const ports = {
-  portal: Number(process.env.PORTAL_E2E_PORT || 38080),
-  oidc: Number(process.env.OIDC_E2E_PORT || 38455),
-  smtp: Number(process.env.SMTP_E2E_PORT || 38025),
-  smtpApi: Number(process.env.SMTP_E2E_API_PORT || 38026),
+  portal: Number(process.env.PORTAL_E2E_PORT || 28080),
+  oidc: Number(process.env.OIDC_E2E_PORT || 28455),
+  smtp: Number(process.env.SMTP_E2E_PORT || 28025),
+  smtpApi: Number(process.env.SMTP_E2E_API_PORT || 28026),
 };
 const base = `http://127.0.0.1:${ports.portal}`;
 

@@ -5,13 +5,13 @@
 //   POST /hold           accept no more messages until released (each
 //                        sender waits after DATA, its message in flight)
 //   POST /release        accept the held messages and the next ones
-// Environment: SMTP_PORT (default 38025), SMTP_API_PORT (default 38026).
+// Environment: SMTP_PORT (default 28025), SMTP_API_PORT (default 28026).
 import http from 'node:http';
 import { SMTPServer } from 'smtp-server';
 import { simpleParser } from 'mailparser';
 
-const smtpPort = Number(process.env.SMTP_PORT || 38025);
-const apiPort = Number(process.env.SMTP_API_PORT || 38026);
+const smtpPort = Number(process.env.SMTP_PORT || 28025);
+const apiPort = Number(process.env.SMTP_API_PORT || 28026);
 let messages = [];
 let holding = false;
 let held = [];

@@ -9,7 +9,7 @@ import http from 'node:http';
 import { expectAccessible, linkIn, sql, waitForMail } from './helpers.mjs';
 import { ports } from '../playwright.config.mjs';
 
-const sitePort = Number(process.env.SITE_E2E_PORT || 38090);
+const sitePort = Number(process.env.SITE_E2E_PORT || 28090);
 const site = `http://127.0.0.1:${sitePort}`;
 const portal = `http://127.0.0.1:${ports.portal}`;
 const websitePage = `<!doctype html>
