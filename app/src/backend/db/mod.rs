@@ -69,6 +69,10 @@ pub enum DbError {
     Query(#[from] diesel::result::Error),
     #[error("migrations failed: {0}")]
     Migration(String),
+    /// A write made for several callers at once failed; each of them is
+    /// told its cause.
+    #[error("a batched write failed: {0}")]
+    Batch(String),
 }
 
 /// The portal's handle on Postgres. Cheap to clone.

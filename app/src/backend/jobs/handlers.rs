@@ -251,7 +251,7 @@ impl SentEmails {
             ));
         }
         match answer.await {
-            Ok(result) => result.map_err(DbError::Unavailable),
+            Ok(result) => result.map_err(DbError::Batch),
             Err(_) => Err(DbError::Unavailable(
                 "the writer of sent emails stopped".into(),
             )),
@@ -274,13 +274,10 @@ impl SentEmails {
 }
 
 async fn write_sent(db: Db, mut receiver: mpsc::Receiver<Sent>) {
-    while let Some(first) = receiver.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < SENT_PER_WRITE {
-            match receiver.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
+    loop {
+        let mut batch = Vec::with_capacity(SENT_PER_WRITE);
+        if receiver.recv_many(&mut batch, SENT_PER_WRITE).await == 0 {
+            return;
         }
         let deliveries: Vec<NewEmailDelivery> = batch.iter().map(|s| s.delivery.clone()).collect();
         let done: Vec<(i64, String, serde_json::Value)> = batch
@@ -305,7 +302,7 @@ async fn write_sent(db: Db, mut receiver: mpsc::Receiver<Sent>) {
                 }
             }
             Err(e) => {
-                let message = format!("recording sent emails failed: {e}");
+                let message = format!("recording sent emails: {e}");
                 for sent in batch {
                     let _ = sent.recorded.send(Err(message.clone()));
                 }

@@ -623,13 +623,10 @@ pub async fn send(ctx: &JobContext, payload: &serde_json::Value) -> Result<(), J
         Ok::<_, DbError>(())
     };
     let recording = async {
-        while let Some(first) = received.recv().await {
-            let mut batch = vec![first];
-            while batch.len() < OUTCOMES_PER_WRITE {
-                match received.try_recv() {
-                    Ok(more) => batch.push(more),
-                    Err(_) => break,
-                }
+        loop {
+            let mut batch = Vec::with_capacity(OUTCOMES_PER_WRITE);
+            if received.recv_many(&mut batch, OUTCOMES_PER_WRITE).await == 0 {
+                break;
             }
             record(ctx, batch).await?;
         }
