@@ -17,7 +17,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use app::backend::clock::Clock;
-use app::backend::services::clinics::PublicClinics;
 use app::domain::locale::Locale;
 use axum::body::{Body, Bytes};
 use axum::extract::{MatchedPath, Request, State};
@@ -76,16 +75,13 @@ type Entries = HashMap<(String, Locale), Arc<Cached>>;
 pub struct PageCache {
     entries: Arc<RwLock<Entries>>,
     clock: Arc<dyn Clock>,
-    /// The clinics' public profiles, cleared with the pages.
-    clinics: PublicClinics,
 }
 
 impl PageCache {
-    pub fn new(clock: Arc<dyn Clock>, clinics: PublicClinics) -> Self {
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
         Self {
             entries: Arc::default(),
             clock,
-            clinics,
         }
     }
 
@@ -105,14 +101,12 @@ impl PageCache {
         entries.insert(key, Arc::new(page));
     }
 
-    /// Drops every page and clinic profile (after a change made through the
-    /// admin pages).
+    /// Drops every page (after a change made through the admin pages).
     pub fn clear(&self) {
         self.entries
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
-        self.clinics.clear();
     }
 }
 

@@ -119,13 +119,8 @@ async fn save_settings(
             .await;
         }
     };
-    match clinics::update_profile(
-        &state.db,
-        &actor(&user, request_id),
-        access.clinic_id,
-        profile,
-    )
-    .await
+    match clinics::update_profile(&state, &actor(&user, request_id), access.clinic_id, profile)
+        .await
     {
         Ok(()) => {
             flash(&session, Flash::success("Settings saved.")).await;

@@ -131,7 +131,7 @@ async fn set_status(
         Ok(None) => return super::error_page(StatusCode::NOT_FOUND, "This clinic does not exist."),
         Err(e) => return app_error(e.into()),
     };
-    match clinics::set_status(&state.db, &actor(&user, request_id), clinic, status).await {
+    match clinics::set_status(&state, &actor(&user, request_id), clinic, status).await {
         Ok(_) => {
             let message = match status {
                 ClinicStatus::Suspended => format!(

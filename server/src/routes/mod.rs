@@ -82,8 +82,7 @@ pub fn router(state: ServerState, security: SecurityOptions) -> Router {
             == app::backend::state::Environment::Development,
     };
     let sessions = auth_layer::session_layer(&app_state);
-    let pages =
-        crate::page_cache::PageCache::new(app_state.clock.clone(), app_state.clinics.clone());
+    let pages = crate::page_cache::PageCache::new(app_state.clock.clone());
     let forms = app_state.clone();
     let visitors = app_state.clone();
     let context = move || {

@@ -15,6 +15,7 @@ use app::backend::services::{clinics as clinic_service, offboarding, retention};
 use app::backend::state::{AppState, Environment, Settings};
 use app::backend::tenancy::Scope;
 use app::domain::audit::{ChainVerifier, ChainedEvent, GENESIS_HASH, StoredLink};
+use app::domain::clinic::ClinicStatus;
 use app::domain::retention::{Action, Category, Rule};
 use app::domain::session::SessionPolicy;
 use chrono::{Duration, SubsecRound, Utc};
@@ -401,6 +402,64 @@ async fn tenant_counts(db: &Db, clinic: Uuid) -> BTreeMap<String, i64> {
         counts.insert(t.table_name, n);
     }
     counts
+}
+
+#[tokio::test]
+async fn a_clinic_leaves_the_public_pages_at_once_when_suspended_or_offboarded() {
+    let test_db = TestDb::new().await;
+    let (state, _clock) = state_with_clock(&test_db);
+    let ctx = AuditContext::cli();
+    let a = clinic_service::create(
+        &state.db,
+        &ctx,
+        clinic_input("alpha", "owner@alpha.example"),
+    )
+    .await
+    .expect("clinic a");
+    let b = clinic_service::create(
+        &state.db,
+        &ctx,
+        clinic_input("bravo", "owner@bravo.example"),
+    )
+    .await
+    .expect("clinic b");
+    let public = |slug: &'static str| {
+        let state = state.clone();
+        async move {
+            clinic_service::public(&state, slug)
+                .await
+                .expect("public profile")
+                .map(|c| c.slug)
+        }
+    };
+    // Both profiles are now kept in memory for a second.
+    assert_eq!(public("alpha").await.as_deref(), Some("alpha"));
+    assert_eq!(public("bravo").await.as_deref(), Some("bravo"));
+
+    assert!(
+        clinic_service::set_status(&state, &ctx, b, ClinicStatus::Suspended)
+            .await
+            .expect("suspended")
+    );
+    assert_eq!(
+        public("bravo").await,
+        None,
+        "a suspended clinic is gone at once"
+    );
+    offboarding::start(&state, &ctx, a, 30)
+        .await
+        .expect("offboarding starts");
+    assert_eq!(
+        public("alpha").await,
+        None,
+        "an offboarded clinic is gone at once"
+    );
+    assert!(
+        clinic_service::set_status(&state, &ctx, b, ClinicStatus::Active)
+            .await
+            .expect("reactivated")
+    );
+    assert_eq!(public("bravo").await.as_deref(), Some("bravo"));
 }
 
 #[tokio::test]

@@ -1,8 +1,6 @@
 //! Creating clinics and reading their public profile.
 
-use std::collections::HashMap;
-use std::sync::{Arc, PoisonError, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -10,6 +8,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::backend::audit::{self, AuditContext, AuditEntry};
+use crate::backend::cache::TtlCache;
 use crate::backend::db::schema::{clinics, memberships, users};
 use crate::backend::db::{Conn, Db, DbError};
 use crate::backend::models::clinic::{Clinic, NewClinic};
@@ -280,46 +279,31 @@ const PUBLIC_MAX_ENTRIES: usize = 10_000;
 /// once a second rather than once per request. Changes made through this
 /// node's admin pages clear it at once; other nodes see them within that
 /// second. Unknown and inactive clinics are not kept.
-#[derive(Clone, Default)]
-pub struct PublicClinics {
-    entries: Arc<RwLock<HashMap<String, (Instant, PublicClinic)>>>,
+#[derive(Clone)]
+pub struct PublicClinics(TtlCache<String, PublicClinic>);
+
+impl Default for PublicClinics {
+    fn default() -> Self {
+        Self(TtlCache::new(PUBLIC_FRESH_FOR, PUBLIC_MAX_ENTRIES))
+    }
 }
 
 impl PublicClinics {
-    fn get(&self, slug: &str) -> Option<PublicClinic> {
-        let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
-        entries
-            .get(slug)
-            .filter(|(at, _)| at.elapsed() < PUBLIC_FRESH_FOR)
-            .map(|(_, clinic)| clinic.clone())
-    }
-
-    fn put(&self, clinic: &PublicClinic) {
-        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
-        if entries.len() >= PUBLIC_MAX_ENTRIES {
-            entries.clear();
-        }
-        entries.insert(clinic.slug.clone(), (Instant::now(), clinic.clone()));
-    }
-
     /// Forgets every profile (after a change to a clinic).
     pub fn clear(&self) {
-        self.entries
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+        self.0.clear();
     }
 }
 
 /// The public profile of the active clinic `slug`, as [`find_public`], kept
 /// for a second in the state's [`PublicClinics`].
 pub async fn public(state: &AppState, slug: &str) -> Result<Option<PublicClinic>, DbError> {
-    if let Some(clinic) = state.clinics.get(slug) {
+    if let Some(clinic) = state.clinics.0.get(slug) {
         return Ok(Some(clinic));
     }
     let found = find_public(&state.db, slug).await?;
     if let Some(clinic) = &found {
-        state.clinics.put(clinic);
+        state.clinics.0.put(clinic.slug.clone(), clinic.clone());
     }
     Ok(found)
 }
@@ -394,97 +378,101 @@ pub async fn get(db: &Db, clinic: ClinicId) -> Result<Option<Clinic>, DbError> {
 
 /// Saves a new profile and records which fields changed.
 pub async fn update_profile(
-    db: &Db,
+    state: &AppState,
     ctx: &AuditContext,
     clinic: ClinicId,
     profile: ClinicProfile,
 ) -> Result<(), DbError> {
     let ctx = ctx.clone();
-    db.scoped(Scope::Clinic(clinic), move |c| {
-        Box::pin(async move {
-            let before: Clinic = clinics::table
-                .find(clinic.0)
-                .select(Clinic::as_select())
-                .first(c)
+    state
+        .db
+        .scoped(Scope::Clinic(clinic), move |c| {
+            Box::pin(async move {
+                let before: Clinic = clinics::table
+                    .find(clinic.0)
+                    .select(Clinic::as_select())
+                    .first(c)
+                    .await?;
+                let old = ClinicProfileForm::from_profile(&before.profile()?);
+                let new = ClinicProfileForm::from_profile(&profile);
+                let fields: [(&str, &String, &String); 15] = [
+                    ("name", &old.name, &new.name),
+                    ("legal_name", &old.legal_name, &new.legal_name),
+                    ("country", &old.country, &new.country),
+                    ("jurisdiction", &old.jurisdiction, &new.jurisdiction),
+                    ("default_locale", &old.default_locale, &new.default_locale),
+                    ("deadline", &old.deadline, &new.deadline),
+                    (
+                        "notice_period_days",
+                        &old.notice_period_days,
+                        &new.notice_period_days,
+                    ),
+                    ("contact_email", &old.contact_email, &new.contact_email),
+                    ("dpo_name", &old.dpo_name, &new.dpo_name),
+                    ("dpo_email", &old.dpo_email, &new.dpo_email),
+                    ("dpo_phone", &old.dpo_phone, &new.dpo_phone),
+                    ("authority_name", &old.authority_name, &new.authority_name),
+                    ("authority_url", &old.authority_url, &new.authority_url),
+                    (
+                        "authority_email",
+                        &old.authority_email,
+                        &new.authority_email,
+                    ),
+                    (
+                        "allowed_origins",
+                        &old.allowed_origins,
+                        &new.allowed_origins,
+                    ),
+                ];
+                let changed: Vec<&str> = fields
+                    .iter()
+                    .filter(|(_, a, b)| a != b)
+                    .map(|(f, _, _)| *f)
+                    .collect();
+                if changed.is_empty() {
+                    return Ok(());
+                }
+                let (deadline_rule, deadline_days) = profile.deadline.to_columns();
+                diesel::update(clinics::table.find(clinic.0))
+                    .set((
+                        clinics::name.eq(&profile.name),
+                        clinics::legal_name.eq(&profile.legal_name),
+                        clinics::country.eq(profile.country.as_str()),
+                        clinics::jurisdiction.eq(profile.jurisdiction.as_str()),
+                        clinics::default_locale.eq(profile.default_locale.tag()),
+                        clinics::deadline_rule.eq(deadline_rule),
+                        clinics::deadline_days.eq(deadline_days),
+                        clinics::notice_period_days.eq(i32::from(profile.notice_period_days)),
+                        clinics::contact_email.eq(profile.contact_email.as_str()),
+                        clinics::dpo_name.eq(&profile.dpo_name),
+                        clinics::dpo_email.eq(profile.dpo_email.as_ref().map(|e| e.as_str())),
+                        clinics::dpo_phone.eq(&profile.dpo_phone),
+                        clinics::authority_name.eq(&profile.authority_name),
+                        clinics::authority_url.eq(&profile.authority_url),
+                        clinics::authority_email
+                            .eq(profile.authority_email.as_ref().map(|e| e.as_str())),
+                        clinics::allowed_origins.eq(&profile.allowed_origins),
+                    ))
+                    .execute(c)
+                    .await?;
+                audit::record(
+                    c,
+                    &ctx,
+                    AuditEntry {
+                        clinic_id: Some(clinic),
+                        action: "clinic.settings_changed",
+                        subject_kind: "clinic",
+                        subject_id: clinic.0.to_string(),
+                        details: json!({ "fields": changed }),
+                    },
+                )
                 .await?;
-            let old = ClinicProfileForm::from_profile(&before.profile()?);
-            let new = ClinicProfileForm::from_profile(&profile);
-            let fields: [(&str, &String, &String); 15] = [
-                ("name", &old.name, &new.name),
-                ("legal_name", &old.legal_name, &new.legal_name),
-                ("country", &old.country, &new.country),
-                ("jurisdiction", &old.jurisdiction, &new.jurisdiction),
-                ("default_locale", &old.default_locale, &new.default_locale),
-                ("deadline", &old.deadline, &new.deadline),
-                (
-                    "notice_period_days",
-                    &old.notice_period_days,
-                    &new.notice_period_days,
-                ),
-                ("contact_email", &old.contact_email, &new.contact_email),
-                ("dpo_name", &old.dpo_name, &new.dpo_name),
-                ("dpo_email", &old.dpo_email, &new.dpo_email),
-                ("dpo_phone", &old.dpo_phone, &new.dpo_phone),
-                ("authority_name", &old.authority_name, &new.authority_name),
-                ("authority_url", &old.authority_url, &new.authority_url),
-                (
-                    "authority_email",
-                    &old.authority_email,
-                    &new.authority_email,
-                ),
-                (
-                    "allowed_origins",
-                    &old.allowed_origins,
-                    &new.allowed_origins,
-                ),
-            ];
-            let changed: Vec<&str> = fields
-                .iter()
-                .filter(|(_, a, b)| a != b)
-                .map(|(f, _, _)| *f)
-                .collect();
-            if changed.is_empty() {
-                return Ok(());
-            }
-            let (deadline_rule, deadline_days) = profile.deadline.to_columns();
-            diesel::update(clinics::table.find(clinic.0))
-                .set((
-                    clinics::name.eq(&profile.name),
-                    clinics::legal_name.eq(&profile.legal_name),
-                    clinics::country.eq(profile.country.as_str()),
-                    clinics::jurisdiction.eq(profile.jurisdiction.as_str()),
-                    clinics::default_locale.eq(profile.default_locale.tag()),
-                    clinics::deadline_rule.eq(deadline_rule),
-                    clinics::deadline_days.eq(deadline_days),
-                    clinics::notice_period_days.eq(i32::from(profile.notice_period_days)),
-                    clinics::contact_email.eq(profile.contact_email.as_str()),
-                    clinics::dpo_name.eq(&profile.dpo_name),
-                    clinics::dpo_email.eq(profile.dpo_email.as_ref().map(|e| e.as_str())),
-                    clinics::dpo_phone.eq(&profile.dpo_phone),
-                    clinics::authority_name.eq(&profile.authority_name),
-                    clinics::authority_url.eq(&profile.authority_url),
-                    clinics::authority_email
-                        .eq(profile.authority_email.as_ref().map(|e| e.as_str())),
-                    clinics::allowed_origins.eq(&profile.allowed_origins),
-                ))
-                .execute(c)
-                .await?;
-            audit::record(
-                c,
-                &ctx,
-                AuditEntry {
-                    clinic_id: Some(clinic),
-                    action: "clinic.settings_changed",
-                    subject_kind: "clinic",
-                    subject_id: clinic.0.to_string(),
-                    details: json!({ "fields": changed }),
-                },
-            )
-            .await?;
-            Ok::<_, DbError>(())
+                Ok::<_, DbError>(())
+            })
         })
-    })
-    .await
+        .await?;
+    state.clinics.clear();
+    Ok(())
 }
 
 /// A row of the operator's clinic list.
@@ -580,51 +568,55 @@ pub async fn list_page(
 /// Suspends or reactivates a clinic; recorded in the platform's chain and the
 /// clinic's.
 pub async fn set_status(
-    db: &Db,
+    state: &AppState,
     ctx: &AuditContext,
     clinic: ClinicId,
     status: ClinicStatus,
 ) -> Result<bool, DbError> {
     let ctx = ctx.clone();
-    db.scoped(Scope::System, move |c| {
-        Box::pin(async move {
-            let previous: Option<String> = clinics::table
-                .find(clinic.0)
-                .select(clinics::status)
-                .first(c)
-                .await
-                .optional()?;
-            let Some(previous) = previous else {
-                return Ok(false);
-            };
-            if previous == status.as_str() {
-                return Ok(true);
-            }
-            // Suspending or reactivating also ends an offboarding.
-            diesel::update(clinics::table.find(clinic.0))
-                .set((
-                    clinics::status.eq(status.as_str()),
-                    clinics::delete_after.eq(None::<chrono::DateTime<chrono::Utc>>),
-                    clinics::offboarding_started_at.eq(None::<chrono::DateTime<chrono::Utc>>),
-                ))
-                .execute(c)
-                .await?;
-            for chain in [None, Some(clinic)] {
-                audit::record(
-                    c,
-                    &ctx,
-                    AuditEntry {
-                        clinic_id: chain,
-                        action: "clinic.status_changed",
-                        subject_kind: "clinic",
-                        subject_id: clinic.0.to_string(),
-                        details: json!({ "from": previous, "to": status.as_str() }),
-                    },
-                )
-                .await?;
-            }
-            Ok::<_, DbError>(true)
+    let found = state
+        .db
+        .scoped(Scope::System, move |c| {
+            Box::pin(async move {
+                let previous: Option<String> = clinics::table
+                    .find(clinic.0)
+                    .select(clinics::status)
+                    .first(c)
+                    .await
+                    .optional()?;
+                let Some(previous) = previous else {
+                    return Ok(false);
+                };
+                if previous == status.as_str() {
+                    return Ok(true);
+                }
+                // Suspending or reactivating also ends an offboarding.
+                diesel::update(clinics::table.find(clinic.0))
+                    .set((
+                        clinics::status.eq(status.as_str()),
+                        clinics::delete_after.eq(None::<chrono::DateTime<chrono::Utc>>),
+                        clinics::offboarding_started_at.eq(None::<chrono::DateTime<chrono::Utc>>),
+                    ))
+                    .execute(c)
+                    .await?;
+                for chain in [None, Some(clinic)] {
+                    audit::record(
+                        c,
+                        &ctx,
+                        AuditEntry {
+                            clinic_id: chain,
+                            action: "clinic.status_changed",
+                            subject_kind: "clinic",
+                            subject_id: clinic.0.to_string(),
+                            details: json!({ "from": previous, "to": status.as_str() }),
+                        },
+                    )
+                    .await?;
+                }
+                Ok::<_, DbError>(true)
+            })
         })
-    })
-    .await
+        .await?;
+    state.clinics.clear();
+    Ok(found)
 }

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::backend::audit::{self, AuditContext, AuditEntry};
+use crate::backend::cache::TtlCache;
 use crate::backend::db::schema::{
     clinics, consent_configs, consent_cookies, consent_keys, consent_purposes, consent_records,
 };
@@ -41,6 +42,8 @@ use crate::domain::pagination::{Page, PageRequest};
 const KEY_SEAL: &str = "consent.receipt-key";
 /// How long a published configuration is served from memory.
 const CACHE_TTL: Duration = Duration::from_secs(2);
+/// Most configurations kept; the cache starts over when full.
+const CACHE_MAX_ENTRIES: usize = 10_000;
 /// Most records written in one INSERT.
 const BATCH_MAX: usize = 500;
 /// Writers committing batches side by side, by default. One writer measured
@@ -208,8 +211,6 @@ struct Pending {
     done: oneshot::Sender<Result<(), String>>,
 }
 
-type ConfigCache = HashMap<String, (Instant, Arc<Published>)>;
-
 /// Consent API requests accepted per minute from one address by default.
 pub const DEFAULT_RATE_PER_MINUTE: u32 = 600;
 
@@ -223,7 +224,7 @@ pub struct Runtime {
 }
 
 struct RuntimeInner {
-    configs: RwLock<ConfigCache>,
+    configs: TtlCache<String, Arc<Published>>,
     keys: RwLock<HashMap<ClinicId, Arc<ClinicKey>>>,
     writer: Mutex<Option<mpsc::Sender<Pending>>>,
     /// Loads of a key wait for one another (the first makes or opens it).
@@ -250,7 +251,7 @@ impl Runtime {
         let quota = governor::Quota::per_minute(rate).allow_burst(burst);
         Self {
             inner: Arc::new(RuntimeInner {
-                configs: RwLock::default(),
+                configs: TtlCache::new(CACHE_TTL, CACHE_MAX_ENTRIES),
                 keys: RwLock::default(),
                 writer: Mutex::default(),
                 key_load: tokio::sync::Mutex::default(),
@@ -269,26 +270,10 @@ impl Runtime {
         allowed
     }
 
-    fn cached(&self, slug: &str) -> Option<Arc<Published>> {
-        let configs = self.inner.configs.read().ok()?;
-        configs
-            .get(slug)
-            .filter(|(at, _)| at.elapsed() < CACHE_TTL)
-            .map(|(_, p)| p.clone())
-    }
-
-    fn remember(&self, slug: &str, published: Arc<Published>) {
-        if let Ok(mut configs) = self.inner.configs.write() {
-            configs.insert(slug.to_owned(), (Instant::now(), published));
-        }
-    }
-
     /// Forgets every cached configuration (after an admin change here; other
     /// nodes notice within [`CACHE_TTL`]).
     pub fn forget(&self) {
-        if let Ok(mut configs) = self.inner.configs.write() {
-            configs.clear();
-        }
+        self.inner.configs.clear();
     }
 
     fn sender(&self, db: &Db) -> mpsc::Sender<Pending> {
@@ -318,19 +303,9 @@ impl Runtime {
 async fn write_batches(db: Db, rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Pending>>>) {
     let mut conn: Option<Conn> = None;
     loop {
-        let mut batch = Vec::new();
-        {
-            let mut rx = rx.lock().await;
-            match rx.recv().await {
-                Some(first) => batch.push(first),
-                None => return,
-            }
-            while batch.len() < BATCH_MAX {
-                match rx.try_recv() {
-                    Ok(next) => batch.push(next),
-                    Err(_) => break,
-                }
-            }
+        let mut batch = Vec::with_capacity(BATCH_MAX);
+        if rx.lock().await.recv_many(&mut batch, BATCH_MAX).await == 0 {
+            return;
         }
         metrics::histogram!("consent_batch_size").record(batch.len() as f64);
         let (rows, senders): (Vec<RecordRow>, Vec<_>) =
@@ -448,7 +423,7 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for InsertRecords {
 
 /// The current configuration of the active clinic `slug`.
 pub async fn published(state: &AppState, slug: &str) -> Result<Option<Arc<Published>>, DbError> {
-    if let Some(hit) = state.consent.cached(slug) {
+    if let Some(hit) = state.consent.inner.configs.get(slug) {
         return Ok(Some(hit));
     }
     if crate::domain::clinic::ClinicSlug::parse(slug).is_err() {
@@ -491,7 +466,11 @@ pub async fn published(state: &AppState, slug: &str) -> Result<Option<Arc<Publis
         }),
         cookies,
     });
-    state.consent.remember(slug, published.clone());
+    state
+        .consent
+        .inner
+        .configs
+        .put(slug.to_owned(), published.clone());
     Ok(Some(published))
 }
 

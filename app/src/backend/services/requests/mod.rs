@@ -256,8 +256,8 @@ pub async fn submit(
                     .execute(c)
                     .await?;
                 add_event(c, clinic, id, "submitted", ("requester", None), "", true).await?;
-                let to = (clinic, clinic_name.as_str());
-                notify::verification(c, &app, to, locale, &request.email, &link).await?;
+                let about = (clinic, clinic_name.as_str());
+                notify::verification(c, &app, about, locale, &request.email, &link).await?;
                 let ctx = requester_actor(Some(request.email.as_str()), request_id);
                 audit_request(
                     c,
