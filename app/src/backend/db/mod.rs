@@ -79,7 +79,9 @@ pub enum DbError {
 #[derive(Clone)]
 pub struct Db {
     pool: Pool<Conn>,
-    url: SecretString,
+    /// Shared, so that cloning the handle (once per request with the
+    /// state) neither copies nor wipes the secret.
+    url: Arc<SecretString>,
     sealer: Arc<Sealer>,
 }
 
@@ -160,7 +162,7 @@ impl Db {
             .map_err(|e| DbError::Unavailable(e.to_string()))?;
         Ok(Self {
             pool,
-            url,
+            url: Arc::new(url),
             sealer: Arc::default(),
         })
     }
