@@ -86,7 +86,7 @@ pub struct AuditEntry<'a> {
 /// after the commit, before [`Db::scoped`] returns (see [`seal`]); on any
 /// other connection it is sealed here, before the caller commits.
 pub async fn record(
-    conn: &mut Conn,
+    mut conn: &Conn,
     ctx: &AuditContext,
     entry: AuditEntry<'_>,
 ) -> QueryResult<i64> {
@@ -110,7 +110,7 @@ pub async fn record(
     let id = diesel::insert_into(audit_queue::table)
         .values(&row)
         .returning(audit_queue::id)
-        .get_result(conn)
+        .get_result(&mut conn)
         .await?;
     if !crate::backend::db::seal_after_commit(clinic) {
         seal_chain(conn, clinic).await?;
@@ -126,13 +126,13 @@ const SEAL_BATCH: i64 = 2000;
 /// platform's) into the chain, in the order they were queued. Takes the
 /// chain's transaction-level advisory lock, so sealers on every app node
 /// append one at a time; the caller commits. Returns how many were sealed.
-pub async fn seal_chain(conn: &mut Conn, clinic: Option<Uuid>) -> QueryResult<usize> {
+pub async fn seal_chain(mut conn: &Conn, clinic: Option<Uuid>) -> QueryResult<usize> {
     let chain_key = clinic.map_or_else(|| "audit:platform".to_owned(), |c| format!("audit:{c}"));
     FixedSql(
         diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
             .bind::<Text, _>(chain_key),
     )
-    .execute(conn)
+    .execute(&mut conn)
     .await?;
 
     let mut sealed = 0;
@@ -151,7 +151,7 @@ pub async fn seal_chain(conn: &mut Conn, clinic: Option<Uuid>) -> QueryResult<us
                 .bind::<Nullable<diesel::sql_types::Uuid>, _>(clinic)
                 .bind::<BigInt, _>(SEAL_BATCH),
         )
-        .load(conn)
+        .load(&mut conn)
         .await?;
         if queued.is_empty() {
             return Ok(sealed);
@@ -197,7 +197,7 @@ pub async fn seal_chain(conn: &mut Conn, clinic: Option<Uuid>) -> QueryResult<us
         }
         diesel::insert_into(audit_events::table)
             .values(&rows)
-            .execute(conn)
+            .execute(&mut conn)
             .await?;
         sealed += batch_len;
         head = Some((seq, prev_hash));
@@ -209,7 +209,7 @@ pub async fn seal_chain(conn: &mut Conn, clinic: Option<Uuid>) -> QueryResult<us
 
 /// The last sequence number and hash of a chain: its newest event, else the
 /// anchor the retention purge left, else the genesis.
-async fn chain_head(conn: &mut Conn, clinic: Option<Uuid>) -> QueryResult<(i64, Vec<u8>)> {
+async fn chain_head(mut conn: &Conn, clinic: Option<Uuid>) -> QueryResult<(i64, Vec<u8>)> {
     // Walks the (clinic_id, seq) index backwards, which `IS NOT DISTINCT
     // FROM` could not use.
     let newest = audit_events::table
@@ -219,13 +219,13 @@ async fn chain_head(conn: &mut Conn, clinic: Option<Uuid>) -> QueryResult<(i64, 
         Some(clinic) => {
             newest
                 .filter(audit_events::clinic_id.eq(clinic))
-                .first(conn)
+                .first(&mut conn)
                 .await
         }
         None => {
             newest
                 .filter(audit_events::clinic_id.is_null())
-                .first(conn)
+                .first(&mut conn)
                 .await
         }
     }
@@ -282,14 +282,14 @@ pub async fn seal_all_queued(db: &Db) -> Result<usize, DbError> {
 
 /// Where a clinic's chain starts after its oldest events were purged: the
 /// sequence number and hash of the last one removed.
-pub async fn anchor(conn: &mut Conn, clinic: Option<Uuid>) -> QueryResult<Option<(i64, Vec<u8>)>> {
+pub async fn anchor(mut conn: &Conn, clinic: Option<Uuid>) -> QueryResult<Option<(i64, Vec<u8>)>> {
     let Some(clinic) = clinic else {
         return Ok(None);
     };
     audit_anchors::table
         .find(clinic)
         .select((audit_anchors::seq, audit_anchors::hash))
-        .first(conn)
+        .first(&mut conn)
         .await
         .optional()
 }

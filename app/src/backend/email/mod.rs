@@ -68,7 +68,7 @@ pub fn compose<M: EmailMessage>(
 /// sealed under the master key: messages may carry sign-in links and personal
 /// data. Returns `None` when a job with the same idempotency key exists.
 pub async fn enqueue(
-    conn: &mut Conn,
+    conn: &Conn,
     crypto: &Crypto,
     clinic_id: Option<ClinicId>,
     email: &OutgoingEmail,

@@ -52,7 +52,7 @@ impl NewJob {
 
 /// Adds a job in the caller's transaction. Returns its id, or `None` when a
 /// job with the same idempotency key already exists.
-pub async fn enqueue(conn: &mut Conn, job: NewJob) -> QueryResult<Option<i64>> {
+pub async fn enqueue(mut conn: &Conn, job: NewJob) -> QueryResult<Option<i64>> {
     let row = NewJobRow {
         clinic_id: job.clinic_id.map(|c| c.0),
         kind: job.kind,
@@ -66,7 +66,7 @@ pub async fn enqueue(conn: &mut Conn, job: NewJob) -> QueryResult<Option<i64>> {
         .on_conflict(jobs::idempotency_key)
         .do_nothing()
         .returning(jobs::id)
-        .get_result(conn)
+        .get_result(&mut conn)
         .await
         .optional()
 }

@@ -152,7 +152,7 @@ pub(crate) async fn clinic_facts(c: &mut Conn, clinic: ClinicId) -> QueryResult<
 
 /// Adds a line to a request's timeline.
 pub(crate) async fn add_event(
-    c: &mut Conn,
+    mut c: &Conn,
     clinic: ClinicId,
     request: Uuid,
     kind: &str,
@@ -170,13 +170,13 @@ pub(crate) async fn add_event(
             request_events::body.eq(body),
             request_events::visible_to_requester.eq(visible_to_requester),
         ))
-        .execute(c)
+        .execute(&mut c)
         .await
         .map(|_| ())
 }
 
 pub(crate) async fn audit_request(
-    c: &mut Conn,
+    c: &Conn,
     ctx: &AuditContext,
     clinic: ClinicId,
     request: Uuid,
@@ -235,7 +235,12 @@ pub async fn submit(
         .scoped(Scope::Clinic(clinic), move |c| {
             Box::pin(async move {
                 let id = Uuid::now_v7();
-                diesel::insert_into(privacy_requests::table)
+                // The four rows go to Postgres in one round trip (pipelined,
+                // sent in this order): the request first, so that its event's
+                // foreign key finds it.
+                let c: &Conn = c;
+                let mut conn = c;
+                let insert = diesel::insert_into(privacy_requests::table)
                     .values((
                         privacy_requests::id.eq(id),
                         privacy_requests::clinic_id.eq(clinic.0),
@@ -253,21 +258,22 @@ pub async fn submit(
                         privacy_requests::verification_token_hash.eq(token.hash.to_vec()),
                         privacy_requests::verification_expires_at.eq(now + VERIFICATION_LIFETIME),
                     ))
-                    .execute(c)
-                    .await?;
-                add_event(c, clinic, id, "submitted", ("requester", None), "", true).await?;
+                    .execute(&mut conn);
                 let about = (clinic, clinic_name.as_str());
-                notify::verification(c, &app, about, locale, &request.email, &link).await?;
                 let ctx = requester_actor(Some(request.email.as_str()), request_id);
-                audit_request(
-                    c,
-                    &ctx,
-                    clinic,
-                    id,
-                    "request.submitted",
-                    json!({ "kind": request.kind.as_str() }),
-                )
-                .await?;
+                futures::try_join!(
+                    insert,
+                    add_event(c, clinic, id, "submitted", ("requester", None), "", true),
+                    notify::verification(c, &app, about, locale, &request.email, &link),
+                    audit_request(
+                        c,
+                        &ctx,
+                        clinic,
+                        id,
+                        "request.submitted",
+                        json!({ "kind": request.kind.as_str() }),
+                    ),
+                )?;
                 Ok::<_, DbError>(id)
             })
         })

@@ -14,7 +14,7 @@ use crate::domain::locale::Locale;
 use crate::i18n::t_args;
 
 async fn send<M: EmailMessage>(
-    c: &mut Conn,
+    c: &Conn,
     state: &AppState,
     clinic: ClinicId,
     message: &M,
@@ -35,7 +35,7 @@ fn address(row: &RequestRow) -> Option<EmailAddress> {
 
 /// The link that confirms a new request to the clinic `(id, name)`.
 pub(super) async fn verification(
-    c: &mut Conn,
+    c: &Conn,
     state: &AppState,
     (clinic_id, clinic_name): (ClinicId, &str),
     locale: Locale,
