@@ -15,11 +15,20 @@ export async function expectAccessible(page) {
   expect(serious.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`)).toEqual([]);
 }
 
-/** The newest email to `to` whose text matches `pattern`, waiting for it. */
-export async function waitForMail(to, pattern, timeout = 20_000) {
+/** How many messages the SMTP listener has received so far. */
+export async function mailCount() {
+  return (await (await fetch(mailApi)).json()).length;
+}
+
+/**
+ * The newest email to `to` whose text matches `pattern`, waiting for it;
+ * only among the messages after the first `since` (see `mailCount`), so
+ * that an older email of the same kind is not taken for the one awaited.
+ */
+export async function waitForMail(to, pattern, timeout = 20_000, since = 0) {
   const deadline = Date.now() + timeout;
   while (Date.now() < deadline) {
-    const messages = await (await fetch(mailApi)).json();
+    const messages = (await (await fetch(mailApi)).json()).slice(since);
     const found = messages.filter((m) => m.to.includes(to.toLowerCase()) && pattern.test(m.text)).pop();
     if (found) return found;
     await new Promise((resolve) => setTimeout(resolve, 250));
@@ -49,10 +58,11 @@ export async function signInByEmail(page, email) {
   await page.goto('/login');
   await expectAccessible(page);
   await page.getByLabel('Work email').fill(email);
+  const since = await mailCount();
   await page.getByRole('button', { name: 'Continue' }).click();
   await expect(page.getByRole('heading', { name: 'Check your email' })).toBeVisible();
   await expectAccessible(page);
-  const mail = await waitForMail(email, /\/auth\/link\//);
+  const mail = await waitForMail(email, /\/auth\/link\//, 20_000, since);
   await page.goto(linkIn(mail.text, '/auth/link/'));
   await expectAccessible(page);
   await page.getByRole('button', { name: 'Sign in' }).click();
@@ -66,6 +76,7 @@ export async function signInByEmail(page, email) {
 export async function signIn(page, email) {
   await page.goto('/login');
   await page.getByLabel('Work email').fill(email);
+  const since = await mailCount();
   await page.getByRole('button', { name: 'Continue' }).click();
   const provider = new RegExp(`127\\.0\\.0\\.1:${ports.oidc}/interaction/`);
   const checkEmail = page.getByRole('heading', { name: 'Check your email' });
@@ -77,7 +88,7 @@ export async function signIn(page, email) {
     await page.waitForURL(/\/admin\//);
     return;
   }
-  const mail = await waitForMail(email, /\/auth\/link\//);
+  const mail = await waitForMail(email, /\/auth\/link\//, 20_000, since);
   await page.goto(linkIn(mail.text, '/auth/link/'));
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.waitForURL(/\/admin\//);
