@@ -11,7 +11,7 @@ use app::backend::db::schema::{audit_events, clinic_exports, clinics, users};
 use app::backend::db::{Db, DbError};
 use app::backend::models::audit::NewAuditEventRow;
 use app::backend::services::exports::ExportedEvent;
-use app::backend::services::{clinics as clinic_service, offboarding, retention};
+use app::backend::services::{clinics as clinic_service, consent, offboarding, retention};
 use app::backend::state::{AppState, Environment, Settings};
 use app::backend::tenancy::Scope;
 use app::domain::audit::{ChainVerifier, ChainedEvent, GENESIS_HASH, StoredLink};
@@ -405,7 +405,7 @@ async fn tenant_counts(db: &Db, clinic: Uuid) -> BTreeMap<String, i64> {
 }
 
 #[tokio::test]
-async fn a_clinic_leaves_the_public_pages_at_once_when_suspended_or_offboarded() {
+async fn a_clinic_leaves_the_public_pages_and_consent_api_at_once_when_suspended_or_offboarded() {
     let test_db = TestDb::new().await;
     let (state, _clock) = state_with_clock(&test_db);
     let ctx = AuditContext::cli();
@@ -432,9 +432,19 @@ async fn a_clinic_leaves_the_public_pages_at_once_when_suspended_or_offboarded()
                 .map(|c| c.slug)
         }
     };
-    // Both profiles are now kept in memory for a second.
+    let consent_api = |slug: &'static str| {
+        let state = state.clone();
+        async move {
+            consent::published(&state, slug)
+                .await
+                .expect("consent configuration")
+                .is_some()
+        }
+    };
+    // Both profiles and consent configurations are now kept in memory.
     assert_eq!(public("alpha").await.as_deref(), Some("alpha"));
     assert_eq!(public("bravo").await.as_deref(), Some("bravo"));
+    assert!(consent_api("alpha").await && consent_api("bravo").await);
 
     assert!(
         clinic_service::set_status(&state, &ctx, b, ClinicStatus::Suspended)
@@ -446,6 +456,7 @@ async fn a_clinic_leaves_the_public_pages_at_once_when_suspended_or_offboarded()
         None,
         "a suspended clinic is gone at once"
     );
+    assert!(!consent_api("bravo").await, "and so is its consent API");
     offboarding::start(&state, &ctx, a, 30)
         .await
         .expect("offboarding starts");
@@ -454,6 +465,7 @@ async fn a_clinic_leaves_the_public_pages_at_once_when_suspended_or_offboarded()
         None,
         "an offboarded clinic is gone at once"
     );
+    assert!(!consent_api("alpha").await, "and so is its consent API");
     assert!(
         clinic_service::set_status(&state, &ctx, b, ClinicStatus::Active)
             .await

@@ -288,11 +288,13 @@ impl Default for PublicClinics {
     }
 }
 
-impl PublicClinics {
-    /// Forgets every profile (after a change to a clinic).
-    pub fn clear(&self) {
-        self.0.clear();
-    }
+/// Forgets what this node keeps in memory about active clinics, their
+/// public profiles and their consent configurations, after a change to a
+/// clinic's profile or status: public pages and the consent API see it at
+/// once here (other nodes within their caches' time).
+pub fn forget_public(state: &AppState) {
+    state.clinics.0.clear();
+    state.consent.forget();
 }
 
 /// The public profile of the active clinic `slug`, as [`find_public`], kept
@@ -471,7 +473,7 @@ pub async fn update_profile(
             })
         })
         .await?;
-    state.clinics.clear();
+    forget_public(state);
     Ok(())
 }
 
@@ -617,6 +619,6 @@ pub async fn set_status(
             })
         })
         .await?;
-    state.clinics.clear();
+    forget_public(state);
     Ok(found)
 }

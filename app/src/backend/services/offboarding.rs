@@ -139,7 +139,7 @@ pub async fn start(
         })
         .await;
     // The clinic's public pages go offline on this node at once.
-    state.clinics.clear();
+    crate::backend::services::clinics::forget_public(state);
     started
 }
 
@@ -298,7 +298,7 @@ pub async fn delete_clinic(
             })
         })
         .await;
-    state.clinics.clear();
+    crate::backend::services::clinics::forget_public(state);
     deleted
 }
 
