@@ -4,7 +4,9 @@
 
 CONCURRENCY="${CONCURRENCY:-32}"
 DURATION="${DURATION:-15}"
-PORT="${BENCH_PORT:-38300}"
+# Below the kernel's ephemeral range (32768-60999), so that no outgoing
+# connection holds it, and the readiness probe never connects to itself.
+PORT="${BENCH_PORT:-18300}"
 PORTAL_BINARY="${PORTAL_BINARY:-target/release/privacy-portal}"
 BASE="http://127.0.0.1:$PORT"
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)

@@ -4,8 +4,8 @@
 #![no_main]
 
 use app::domain::consent::{
-    Channel, Localized, PublishedPurpose, Receipt, ReceiptInput, parse_posted_choice,
-    resolve_choices, sign_receipt, verify_receipt,
+    Channel, Localized, PublishedPurpose, Receipt, ReceiptInput, ReceiptSigner,
+    parse_posted_choice, resolve_choices, verify_receipt,
 };
 use chrono::{TimeZone, Utc};
 use ed25519_dalek::SigningKey;
@@ -69,7 +69,8 @@ fuzz_target!(|data: &[u8]| {
         choices: &choices,
     });
     let key = SigningKey::from_bytes(&[9; 32]);
-    let jws = sign_receipt(&receipt, &key, "fuzz");
+    let signer = ReceiptSigner::new(&[9; 32]).expect("a 32-byte seed is a key");
+    let jws = signer.sign(&receipt);
     assert_eq!(verify_receipt(&jws, &key.verifying_key()).as_ref(), Ok(&receipt));
     let other = SigningKey::from_bytes(&[10; 32]);
     assert!(verify_receipt(&jws, &other.verifying_key()).is_err());

@@ -10,7 +10,7 @@ use app::backend::db::{Db, PoolOptions};
 use app::backend::email::transport::Mailer;
 use app::backend::jobs::handlers::JobContext;
 use app::backend::services::notices::campaigns::CampaignSettings;
-use app::backend::state::{AppState, Environment, Settings};
+use app::backend::state::{AppServices, AppState, Environment, Settings};
 use leptos::config::LeptosOptions;
 use secrecy::SecretString;
 use tokio::net::TcpListener;
@@ -98,7 +98,7 @@ pub fn app_state_with_clock(
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<AppState> {
     let key = config.load_master_key()?;
-    Ok(AppState {
+    Ok(AppState::new(AppServices {
         db,
         settings: Arc::new(Settings {
             base_url,
@@ -115,7 +115,7 @@ pub fn app_state_with_clock(
             config.consent_writers,
         ),
         clinics: Default::default(),
-    })
+    }))
 }
 
 /// What jobs need, from the state and configuration.

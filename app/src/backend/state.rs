@@ -54,9 +54,28 @@ impl Settings {
     }
 }
 
-/// Shared state: the database, settings and the secrets box.
+/// Shared state: the database, settings and the secrets box. Handlers and
+/// layers clone it for every request, so it is one shared reference; its
+/// parts are reached through it (`state.db`).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppServices>);
+
+impl AppState {
+    pub fn new(services: AppServices) -> Self {
+        Self(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppServices;
+
+    fn deref(&self) -> &AppServices {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct AppServices {
     pub db: Db,
     pub settings: Arc<Settings>,
     pub crypto: Crypto,

@@ -15,7 +15,7 @@ use app::backend::db::schema::{campaign_recipients, campaigns, document_versions
 use app::backend::error::AppError;
 use app::backend::services::notices::{self, Publisher, subscriptions};
 use app::backend::services::{clinics, demo};
-use app::backend::state::{AppState, Environment, Settings};
+use app::backend::state::{AppServices, AppState, Environment, Settings};
 use app::backend::tenancy::Scope;
 use app::domain::clinic::ClinicId;
 use app::domain::notices::{DocumentKind, DraftForm};
@@ -365,7 +365,7 @@ async fn one_click_unsubscribe_without_cookies_suppresses_the_address_for_the_ne
 }
 
 fn standalone_state(test_db: &TestDb, key: &MasterKey) -> AppState {
-    AppState {
+    AppState::new(AppServices {
         db: test_db.db(),
         settings: Arc::new(Settings {
             base_url: "http://127.0.0.1:9".into(),
@@ -379,7 +379,7 @@ fn standalone_state(test_db: &TestDb, key: &MasterKey) -> AppState {
         clock: ManualClock::new(),
         consent: Default::default(),
         clinics: Default::default(),
-    }
+    })
 }
 
 async fn count_rows(db: &app::backend::db::Db, status: &'static str) -> i64 {

@@ -12,7 +12,7 @@ use app::backend::db::{Db, DbError};
 use app::backend::models::audit::NewAuditEventRow;
 use app::backend::services::exports::ExportedEvent;
 use app::backend::services::{clinics as clinic_service, consent, offboarding, retention};
-use app::backend::state::{AppState, Environment, Settings};
+use app::backend::state::{AppServices, AppState, Environment, Settings};
 use app::backend::tenancy::Scope;
 use app::domain::audit::{ChainVerifier, ChainedEvent, GENESIS_HASH, StoredLink};
 use app::domain::clinic::ClinicStatus;
@@ -30,7 +30,7 @@ use crate::tenancy::{clinic_input, two_clinics};
 
 fn state_with_clock(test_db: &TestDb) -> (AppState, Arc<ManualClock>) {
     let clock = ManualClock::new();
-    let state = AppState {
+    let state = AppState::new(AppServices {
         db: test_db.db(),
         settings: Arc::new(Settings {
             base_url: "http://127.0.0.1:9".into(),
@@ -44,7 +44,7 @@ fn state_with_clock(test_db: &TestDb) -> (AppState, Arc<ManualClock>) {
         clock: clock.clone(),
         consent: Default::default(),
         clinics: Default::default(),
-    };
+    });
     (state, clock)
 }
 

@@ -22,7 +22,7 @@ use crate::backend::models::job::{JobRow, NewEmailDelivery};
 use crate::backend::ratelimit;
 use crate::backend::services::notices::{self, campaigns};
 use crate::backend::services::{exports, offboarding, requests, retention, subprocessors};
-use crate::backend::state::{AppState, Settings};
+use crate::backend::state::{AppServices, AppState, Settings};
 use crate::backend::tenancy::Scope;
 
 /// Everything a job may need.
@@ -43,14 +43,14 @@ pub struct JobContext {
 impl JobContext {
     /// The application state, for services that jobs call.
     pub fn app(&self) -> AppState {
-        AppState {
+        AppState::new(AppServices {
             db: self.db.clone(),
             settings: self.settings.clone(),
             crypto: self.crypto.clone(),
             clock: self.clock.clone(),
             consent: Default::default(),
             clinics: Default::default(),
-        }
+        })
     }
 }
 

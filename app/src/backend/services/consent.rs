@@ -34,7 +34,7 @@ use crate::backend::tenancy::Scope;
 use crate::domain::clinic::ClinicId;
 use crate::domain::consent::{
     self as rules, Channel, Choices, CookieEntry, Party, PublishedPurpose, Purpose, Receipt,
-    ReceiptInput, Source, WeeklyRate,
+    ReceiptInput, ReceiptSigner, Source, WeeklyRate,
 };
 use crate::domain::pagination::{Page, PageRequest};
 
@@ -200,12 +200,6 @@ impl Published {
     }
 }
 
-/// A clinic's receipt key.
-pub struct ClinicKey {
-    pub key: SigningKey,
-    pub kid: String,
-}
-
 struct Pending {
     row: RecordRow,
     done: oneshot::Sender<Result<(), String>>,
@@ -225,7 +219,7 @@ pub struct Runtime {
 
 struct RuntimeInner {
     configs: TtlCache<String, Arc<Published>>,
-    keys: RwLock<HashMap<ClinicId, Arc<ClinicKey>>>,
+    keys: RwLock<HashMap<ClinicId, Arc<ReceiptSigner>>>,
     writer: Mutex<Option<mpsc::Sender<Pending>>>,
     /// Loads of a key wait for one another (the first makes or opens it).
     key_load: tokio::sync::Mutex<()>,
@@ -520,7 +514,7 @@ async fn load_cookies(c: &mut Conn, clinic: ClinicId) -> QueryResult<Vec<CookieR
         .collect())
 }
 
-fn cached_key(state: &AppState, clinic: ClinicId) -> Option<Arc<ClinicKey>> {
+fn cached_key(state: &AppState, clinic: ClinicId) -> Option<Arc<ReceiptSigner>> {
     state
         .consent
         .inner
@@ -531,7 +525,10 @@ fn cached_key(state: &AppState, clinic: ClinicId) -> Option<Arc<ClinicKey>> {
 }
 
 /// The clinic's receipt key, made on first use.
-pub async fn clinic_key(state: &AppState, clinic: ClinicId) -> Result<Arc<ClinicKey>, AppError> {
+pub async fn clinic_key(
+    state: &AppState,
+    clinic: ClinicId,
+) -> Result<Arc<ReceiptSigner>, AppError> {
     if let Some(key) = cached_key(state, clinic) {
         return Ok(key);
     }
@@ -587,9 +584,10 @@ pub async fn clinic_key(state: &AppState, clinic: ClinicId) -> Result<Arc<Clinic
         .ok()
         .and_then(|bytes| bytes.try_into().ok())
         .ok_or_else(|| AppError::Internal("the receipt key cannot be opened".into()))?;
-    let key = SigningKey::from_bytes(&secret);
-    let kid = rules::key_id(&key.verifying_key());
-    let loaded = Arc::new(ClinicKey { key, kid });
+    let loaded = Arc::new(
+        ReceiptSigner::new(&secret)
+            .map_err(|_| AppError::Internal("the receipt key is not an Ed25519 key".into()))?,
+    );
     if let Ok(mut keys) = state.consent.inner.keys.write() {
         keys.insert(clinic, loaded.clone());
     }
@@ -598,7 +596,7 @@ pub async fn clinic_key(state: &AppState, clinic: ClinicId) -> Result<Arc<Clinic
 
 /// The public half of the clinic's receipt key.
 pub async fn public_key(state: &AppState, clinic: ClinicId) -> Result<VerifyingKey, AppError> {
-    Ok(clinic_key(state, clinic).await?.key.verifying_key())
+    Ok(clinic_key(state, clinic).await?.public_key())
 }
 
 /// A choice to record.
@@ -678,7 +676,7 @@ pub async fn record(
         purposes: &config.purposes,
         choices: &choices,
     });
-    let receipt_jws = rules::sign_receipt(&receipt, &key.key, &key.kid);
+    let receipt_jws = key.sign(&receipt);
     let row = RecordRow {
         id: record_id,
         clinic_id: published.clinic_id.0,
