@@ -72,7 +72,7 @@ checkpoint() { psql_portal "CHECKPOINT" >/dev/null; }
 # pgbench single-row INSERT transactions at $CONCURRENCY clients; sets
 # PG_TPS, PG_P50 and PG_P99 (ms).
 run_pgbench() {
-    psql_portal "CREATE TABLE IF NOT EXISTS bench_insert (id bigserial PRIMARY KEY, payload text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())" >/dev/null
+    psql_portal "SET client_min_messages = warning; CREATE TABLE IF NOT EXISTS bench_insert (id bigserial PRIMARY KEY, payload text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())" >/dev/null
     checkpoint
     rm -f "$DATA"/pgbench.*
     "$PGBIN/pgbench" -n -h 127.0.0.1 -p "$PGPORT" -U postgres -c "$CONCURRENCY" -j 2 -T "$DURATION" \
