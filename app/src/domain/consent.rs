@@ -674,7 +674,7 @@ impl ReceiptSigner {
     }
 }
 
-/// Why a receipt did not verify.
+/// Why a receipt did not verify, or (`Key`) why a key cannot sign them.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ReceiptError {
     #[error("a receipt is three base64url parts separated by dots")]
@@ -808,6 +808,23 @@ mod tests {
         ]
     }
 
+    /// A banner receipt of North Clinic with these choices.
+    fn sample_receipt(record_id: uuid::Uuid, chosen: &[(&str, bool)]) -> Receipt {
+        Receipt::new(&ReceiptInput {
+            record_id,
+            recorded_at: DateTime::<Utc>::UNIX_EPOCH,
+            subject_id: "subject-0123456789",
+            controller: "North Clinic",
+            config_version: 2,
+            content_hash: "ab",
+            notice_url: "https://portal.example/c/north/cookies".into(),
+            source: Source::Banner,
+            gpc: true,
+            purposes: &purposes(),
+            choices: &choices(chosen),
+        })
+    }
+
     fn choices(pairs: &[(&str, bool)]) -> Choices {
         pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
     }
@@ -874,21 +891,10 @@ mod tests {
     #[test]
     fn a_receipt_verifies_and_fails_after_any_change() {
         let key = SigningKey::from_bytes(&[7u8; 32]);
-        let purposes = purposes();
-        let chosen = choices(&[("necessary", true), ("analytics", false)]);
-        let receipt = Receipt::new(&ReceiptInput {
-            record_id: uuid::Uuid::nil(),
-            recorded_at: DateTime::<Utc>::UNIX_EPOCH,
-            subject_id: "subject-0123456789",
-            controller: "North Clinic",
-            config_version: 2,
-            content_hash: "ab",
-            notice_url: "https://portal.example/c/north/cookies".into(),
-            source: Source::Banner,
-            gpc: true,
-            purposes: &purposes,
-            choices: &chosen,
-        });
+        let receipt = sample_receipt(
+            uuid::Uuid::nil(),
+            &[("necessary", true), ("analytics", false)],
+        );
         let signer = ReceiptSigner::new(&[7u8; 32]).expect("key");
         assert_eq!(signer.public_key(), key.verifying_key());
         assert_eq!(signer.kid(), key_id(&key.verifying_key()));
@@ -914,21 +920,10 @@ mod tests {
         for seed in [[0u8; 32], [7u8; 32], [255u8; 32]] {
             let key = SigningKey::from_bytes(&seed);
             let signer = ReceiptSigner::new(&seed).expect("key");
-            let purposes = purposes();
-            let chosen = choices(&[("necessary", true), ("analytics", true)]);
-            let receipt = Receipt::new(&ReceiptInput {
-                record_id: uuid::Uuid::from_bytes(seed[..16].try_into().expect("16 bytes")),
-                recorded_at: DateTime::<Utc>::UNIX_EPOCH,
-                subject_id: "subject-0123456789",
-                controller: "North Clinic",
-                config_version: 1,
-                content_hash: "cd",
-                notice_url: "https://portal.example/c/north/cookies".into(),
-                source: Source::Api,
-                gpc: false,
-                purposes: &purposes,
-                choices: &chosen,
-            });
+            let receipt = sample_receipt(
+                uuid::Uuid::from_bytes(seed[..16].try_into().expect("16 bytes")),
+                &[("necessary", true), ("analytics", true)],
+            );
             let jws = signer.sign(&receipt);
             let (signing_input, signature) = jws.rsplit_once('.').expect("three parts");
             let expected = key.sign(signing_input.as_bytes());

@@ -18,6 +18,7 @@ use crate::backend::db::schema::{clinics, memberships, platform, users};
 use crate::backend::db::{Conn, DbError};
 use crate::backend::email::templates::OffboardingNotice;
 use crate::backend::email::{self, compose};
+use crate::backend::services::clinics::forget_public;
 use crate::backend::services::exports::{self, Reason};
 use crate::backend::state::AppState;
 use crate::backend::tenancy::Scope;
@@ -139,7 +140,7 @@ pub async fn start(
         })
         .await;
     // The clinic's public pages go offline on this node at once.
-    crate::backend::services::clinics::forget_public(state);
+    forget_public(state);
     started
 }
 
@@ -298,7 +299,7 @@ pub async fn delete_clinic(
             })
         })
         .await;
-    crate::backend::services::clinics::forget_public(state);
+    forget_public(state);
     deleted
 }
 
