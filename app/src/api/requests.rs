@@ -21,7 +21,6 @@ use crate::backend::services::requests::{self, RequestError, meta};
 use crate::backend::state::AppState;
 use crate::domain::forms::FieldErrors;
 use crate::domain::locale::{self, Locale};
-use crate::domain::meta::SignedRequest;
 use crate::domain::requests::RequestForm;
 
 /// Routes of this module.
@@ -365,7 +364,7 @@ async fn verified_callback(
     state: &AppState,
     slug: &str,
     request: axum::extract::Request,
-) -> Result<(PublicClinic, SignedRequest), Response> {
+) -> Result<(PublicClinic, meta::VerifiedCallback), Response> {
     let clinic = match clinics::public(state, slug).await {
         Ok(Some(clinic)) => clinic,
         Ok(None) => return Err(meta_error(StatusCode::NOT_FOUND, "unknown clinic")),

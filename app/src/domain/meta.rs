@@ -4,7 +4,42 @@
 
 use rand::Rng;
 use secrecy::SecretString;
+use sha2::{Digest, Sha256};
 pub use signed_request::{MetaError, SignedRequest, sign, verify_signed_request};
+
+/// How long after Meta signed it a `signed_request` is accepted: one day.
+///
+/// Meta's documentation of the data-deletion and deauthorize callbacks
+/// ("Data Deletion Callback", "Deauthorize Callback" in the Meta for
+/// Developers app settings guide) shows the payload's `issued_at` (and, for
+/// some signed requests, `expires`) but names no lifetime, and Meta calls the
+/// endpoint when the person acts, retrying only briefly when it fails. A day
+/// covers those retries and an outage of the portal of some hours, and keeps
+/// a captured callback from being replayed later; a request past its own
+/// `expires` is refused even inside the day.
+pub const MAX_AGE_SECONDS: i64 = 86_400;
+
+/// How far in the future `issued_at` may lie: clocks of two data centres
+/// differ by seconds, not by minutes.
+pub const CLOCK_SKEW_SECONDS: i64 = 300;
+
+/// How long a clinic remembers a callback it answered: for as long as the same
+/// signed request could still be accepted.
+pub const REPLAY_MEMORY_SECONDS: i64 = MAX_AGE_SECONDS + CLOCK_SKEW_SECONDS;
+
+/// Checks a verified request's dates against `now` (Unix seconds).
+pub fn check_freshness(request: &SignedRequest, now: i64) -> Result<(), MetaError> {
+    request.check_freshness(now, MAX_AGE_SECONDS, CLOCK_SKEW_SECONDS)
+}
+
+/// What identifies a signed request for replay detection: the SHA-256 of its
+/// payload as sent. The signature is a function of the payload, and padding
+/// that the parser tolerates on the signature must not make a replay new.
+pub fn replay_digest(signed_request: &str) -> [u8; 32] {
+    let input = signed_request.trim();
+    let payload = input.split_once('.').map_or(input, |(_, payload)| payload);
+    Sha256::digest(payload.as_bytes()).into()
+}
 
 /// A confirmation code for Meta: 12 characters, upper-case letters and digits.
 pub fn confirmation_code() -> String {
@@ -43,6 +78,25 @@ mod tests {
         assert!(super::parse_app_secret("short").is_err());
         assert!(super::parse_app_secret("0123456789 abcdef0123").is_err());
         assert!(super::parse_app_secret(&"a".repeat(201)).is_err());
+    }
+
+    #[test]
+    fn a_replay_has_the_digest_of_the_first_callback_even_with_padding() {
+        use super::replay_digest;
+        let first = super::sign(
+            &serde_json::json!({"algorithm": "HMAC-SHA256", "user_id": "1", "issued_at": 1}),
+            b"secret",
+        );
+        let (sig, payload) = first.split_once('.').expect("two parts");
+        assert_eq!(
+            replay_digest(&first),
+            replay_digest(&format!("{sig}=.{payload}\n"))
+        );
+        let other = super::sign(
+            &serde_json::json!({"algorithm": "HMAC-SHA256", "user_id": "1", "issued_at": 2}),
+            b"secret",
+        );
+        assert_ne!(replay_digest(&first), replay_digest(&other));
     }
 
     #[test]

@@ -15,7 +15,29 @@ use sha2::Sha256;
 pub struct SignedRequest {
     /// Meta's app-scoped id of the person asking.
     pub user_id: String,
+    /// When Meta signed it (Unix seconds).
     pub issued_at: Option<i64>,
+    /// When Meta says it stops being valid (Unix seconds), if it says.
+    pub expires: Option<i64>,
+}
+
+impl SignedRequest {
+    /// Refuses a request signed more than `max_age` seconds before `now`,
+    /// dated more than `skew` seconds after it, without a date, or past its
+    /// own `expires`: a captured callback cannot be replayed for ever.
+    pub fn check_freshness(&self, now: i64, max_age: i64, skew: i64) -> Result<(), MetaError> {
+        let issued_at = self.issued_at.ok_or(MetaError::IssuedAt)?;
+        if issued_at > now.saturating_add(skew) {
+            return Err(MetaError::IssuedAt);
+        }
+        if issued_at < now.saturating_sub(max_age) {
+            return Err(MetaError::Stale);
+        }
+        if self.expires.is_some_and(|expires| expires <= now) {
+            return Err(MetaError::Expired);
+        }
+        Ok(())
+    }
 }
 
 /// Why a signed request was refused; each maps to a 400 with its message.
@@ -35,6 +57,12 @@ pub enum MetaError {
     Algorithm(String),
     #[error("the payload has no user_id")]
     UserId,
+    #[error("the payload has no issued_at, or it lies in the future")]
+    IssuedAt,
+    #[error("the signed request is too old")]
+    Stale,
+    #[error("the signed request has expired")]
+    Expired,
 }
 
 /// Longest `signed_request` accepted (Meta's are a few hundred bytes).
@@ -85,6 +113,7 @@ pub fn verify_signed_request(input: &str, app_secret: &[u8]) -> Result<SignedReq
     Ok(SignedRequest {
         user_id,
         issued_at: object.get("issued_at").and_then(serde_json::Value::as_i64),
+        expires: object.get("expires").and_then(serde_json::Value::as_i64),
     })
 }
 
@@ -118,7 +147,8 @@ mod tests {
             verify_signed_request(&input, SECRET),
             Ok(SignedRequest {
                 user_id: "218471".into(),
-                issued_at: Some(1_791_000_000)
+                issued_at: Some(1_791_000_000),
+                expires: None,
             })
         );
         // Padding on the signature, as some senders add it, is tolerated; the
@@ -170,5 +200,50 @@ mod tests {
         let mut tampered = good.clone();
         tampered.push('A');
         assert!(verify_signed_request(&tampered, SECRET).is_err());
+    }
+
+    #[test]
+    fn freshness_is_judged_by_issued_at_and_expires() {
+        let at = |issued_at: Option<i64>, expires: Option<i64>| SignedRequest {
+            user_id: "1".into(),
+            issued_at,
+            expires,
+        };
+        let now = 1_800_000_000;
+        let day = 86_400;
+        let cases = [
+            ("just issued", at(Some(now), None), Ok(())),
+            ("a day old to the second", at(Some(now - day), None), Ok(())),
+            (
+                "a second too old",
+                at(Some(now - day - 1), None),
+                Err(MetaError::Stale),
+            ),
+            ("within the clock skew", at(Some(now + 300), None), Ok(())),
+            (
+                "from the future",
+                at(Some(now + 301), None),
+                Err(MetaError::IssuedAt),
+            ),
+            ("undated", at(None, None), Err(MetaError::IssuedAt)),
+            ("not yet expired", at(Some(now - 10), Some(now + 1)), Ok(())),
+            (
+                "expired this second",
+                at(Some(now - 10), Some(now)),
+                Err(MetaError::Expired),
+            ),
+        ];
+        for (what, request, expected) in cases {
+            assert_eq!(request.check_freshness(now, day, 300), expected, "{what}");
+        }
+        let read = verify_signed_request(
+            &sign(
+                &json!({"algorithm": "HMAC-SHA256", "user_id": "1", "issued_at": now, "expires": now + 3600}),
+                SECRET,
+            ),
+            SECRET,
+        )
+        .expect("valid");
+        assert_eq!(read.expires, Some(now + 3600));
     }
 }

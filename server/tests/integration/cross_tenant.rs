@@ -262,9 +262,13 @@ async fn request_with_file(app: &TestApp, b: ClinicId) -> (Uuid, Uuid) {
     requests::meta::create_deletion(
         &app.state,
         b,
-        SignedRequest {
-            user_id: "10001".into(),
-            issued_at: None,
+        requests::meta::VerifiedCallback {
+            signed: SignedRequest {
+                user_id: "10001".into(),
+                issued_at: None,
+                expires: None,
+            },
+            digest: [1; 32],
         },
         None,
     )

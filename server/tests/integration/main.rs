@@ -13,6 +13,7 @@ mod health;
 mod hostile;
 mod jobs;
 mod managed_postgres;
+mod meta;
 mod migrations;
 mod notices;
 mod pages;

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use app::backend::clock::Clock;
 use app::backend::db::DbError;
 use app::backend::db::schema::{
     audit_events, jobs, meta_deletions, privacy_requests, request_events, request_files,
@@ -698,7 +699,7 @@ async fn a_signed_meta_deletion_creates_exactly_one_erasure_request() {
     let app = demo_with_meta_secret().await;
     let payload = json!({
         "algorithm": "HMAC-SHA256",
-        "issued_at": 1_790_000_000,
+        "issued_at": app.clock.now().timestamp(),
         "user_id": "218471",
     });
     let before = count_rows(&app).await;
@@ -772,7 +773,8 @@ async fn every_kind_of_bad_meta_callback_gets_400_and_stores_nothing() {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     let app = demo_with_meta_secret().await;
-    let good = json!({ "algorithm": "HMAC-SHA256", "issued_at": 1, "user_id": "1" });
+    let now = app.clock.now().timestamp();
+    let good = json!({ "algorithm": "HMAC-SHA256", "issued_at": now, "user_id": "1" });
     let (sig, _) = app::domain::meta::sign(&good, META_SECRET.as_bytes())
         .split_once('.')
         .map(|(s, p)| (s.to_owned(), p.to_owned()))

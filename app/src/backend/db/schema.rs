@@ -284,6 +284,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    meta_callback_replays (clinic_id, callback, digest) {
+        clinic_id -> Uuid,
+        callback -> Text,
+        digest -> Bytea,
+        confirmation_code -> Nullable<Text>,
+        seen_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     download_grants (id) {
         id -> Uuid,
         clinic_id -> Uuid,
@@ -649,6 +659,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     request_events,
     request_files,
     download_grants,
+    meta_callback_replays,
     meta_deletions,
     documents,
     document_versions,

@@ -11,8 +11,11 @@ use uuid::Uuid;
 
 use super::{RequestRow, add_event, audit_request, clinic_facts};
 use crate::backend::audit::{self, Actor, AuditContext, AuditEntry};
+use crate::backend::db::Conn;
 use crate::backend::db::DbError;
-use crate::backend::db::schema::{clinics, meta_deletions, privacy_requests};
+use crate::backend::db::schema::{
+    clinics, meta_callback_replays, meta_deletions, privacy_requests,
+};
 use crate::backend::state::AppState;
 use crate::backend::tenancy::Scope;
 use crate::domain::clinic::ClinicId;
@@ -87,39 +90,125 @@ pub enum CallbackError {
     Db(#[from] DbError),
 }
 
-/// Verifies a signed request with the clinic's secret.
+/// A callback whose signature and dates were checked.
+#[derive(Clone, Debug)]
+pub struct VerifiedCallback {
+    pub signed: SignedRequest,
+    /// Identifies the signed request for replay detection.
+    pub digest: [u8; 32],
+}
+
+/// Verifies a signed request with the clinic's secret and refuses it when it
+/// is too old, dated ahead or expired.
 pub async fn verify(
     state: &AppState,
     clinic: ClinicId,
     signed_request: &str,
-) -> Result<SignedRequest, CallbackError> {
+) -> Result<VerifiedCallback, CallbackError> {
     let secret = secret(state, clinic)
         .await?
         .ok_or(CallbackError::NotConfigured)?;
-    Ok(meta::verify_signed_request(signed_request, &secret)?)
+    let signed = meta::verify_signed_request(signed_request, &secret)?;
+    meta::check_freshness(&signed, state.clock.now().timestamp())?;
+    Ok(VerifiedCallback {
+        signed,
+        digest: meta::replay_digest(signed_request),
+    })
 }
 
-/// Turns a verified deletion callback into one erasure request; a repeated
-/// callback for a user whose request is still open returns the same code.
+/// Which callback endpoint a replay belongs to.
+#[derive(Clone, Copy, Debug)]
+enum Callback {
+    DataDeletion,
+    Deauthorize,
+}
+
+impl Callback {
+    fn as_str(self) -> &'static str {
+        match self {
+            Callback::DataDeletion => "data_deletion",
+            Callback::Deauthorize => "deauthorize",
+        }
+    }
+}
+
+/// Takes the clinic's Meta lock for the transaction, forgets callbacks past
+/// the replay window and tells whether this one was answered before (with
+/// the confirmation code it got, for a deletion).
+async fn seen_before(
+    c: &mut Conn,
+    clinic: ClinicId,
+    callback: Callback,
+    digest: &[u8; 32],
+    now: DateTime<Utc>,
+) -> Result<Option<Option<String>>, DbError> {
+    // One callback at a time per clinic, so retries cannot race each other
+    // into two requests or two audit events.
+    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended('meta:' || $1, 0))")
+        .bind::<diesel::sql_types::Text, _>(clinic.0.to_string())
+        .execute(c)
+        .await?;
+    let forget_before = now - chrono::Duration::seconds(meta::REPLAY_MEMORY_SECONDS);
+    diesel::delete(
+        meta_callback_replays::table
+            .filter(meta_callback_replays::clinic_id.eq(clinic.0))
+            .filter(meta_callback_replays::seen_at.lt(forget_before)),
+    )
+    .execute(c)
+    .await?;
+    Ok(meta_callback_replays::table
+        .filter(meta_callback_replays::clinic_id.eq(clinic.0))
+        .filter(meta_callback_replays::callback.eq(callback.as_str()))
+        .filter(meta_callback_replays::digest.eq(digest.as_slice()))
+        .select(meta_callback_replays::confirmation_code)
+        .first::<Option<String>>(c)
+        .await
+        .optional()?)
+}
+
+/// Remembers an answered callback until the end of the replay window.
+async fn remember(
+    c: &mut Conn,
+    clinic: ClinicId,
+    callback: Callback,
+    digest: &[u8; 32],
+    code: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    diesel::insert_into(meta_callback_replays::table)
+        .values((
+            meta_callback_replays::clinic_id.eq(clinic.0),
+            meta_callback_replays::callback.eq(callback.as_str()),
+            meta_callback_replays::digest.eq(digest.as_slice()),
+            meta_callback_replays::confirmation_code.eq(code),
+            meta_callback_replays::seen_at.eq(now),
+        ))
+        .on_conflict_do_nothing()
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+/// Turns a verified deletion callback into one erasure request. The same
+/// signed request sent again within the replay window gets the first answer,
+/// even after that request was completed; a new callback for a user whose
+/// request is still open gets that request's code.
 pub async fn create_deletion(
     state: &AppState,
     clinic: ClinicId,
-    signed: SignedRequest,
+    callback: VerifiedCallback,
     request_id: Option<String>,
 ) -> Result<String, DbError> {
     let now = state.clock.now();
+    let VerifiedCallback { signed, digest } = callback;
     state
         .db
         .scoped(Scope::Clinic(clinic), move |c| {
             Box::pin(async move {
-                // One callback at a time per clinic, so retries cannot race
-                // each other into two requests.
-                diesel::sql_query(
-                    "SELECT pg_advisory_xact_lock(hashtextextended('meta:' || $1, 0))",
-                )
-                .bind::<diesel::sql_types::Text, _>(clinic.0.to_string())
-                .execute(c)
-                .await?;
+                let kind = Callback::DataDeletion;
+                if let Some(Some(code)) = seen_before(c, clinic, kind, &digest, now).await? {
+                    return Ok(code);
+                }
                 let open: Option<String> = meta_deletions::table
                     .inner_join(privacy_requests::table)
                     .filter(meta_deletions::clinic_id.eq(clinic.0))
@@ -134,6 +223,7 @@ pub async fn create_deletion(
                     .await
                     .optional()?;
                 if let Some(code) = open {
+                    remember(c, clinic, kind, &digest, Some(&code), now).await?;
                     return Ok(code);
                 }
                 let facts = clinic_facts(c, clinic).await?;
@@ -193,6 +283,7 @@ pub async fn create_deletion(
                     json!({ "reference": reference, "due_on": base.to_string() }),
                 )
                 .await?;
+                remember(c, clinic, kind, &digest, Some(&code), now).await?;
                 Ok::<_, DbError>(code)
             })
         })
@@ -245,11 +336,12 @@ pub async fn deletion_status(
         .await
 }
 
-/// Records that a Meta user removed the clinic's app.
+/// Records that a Meta user removed the clinic's app; the same signed
+/// request sent again within the replay window records nothing more.
 pub async fn record_deauthorization(
     state: &AppState,
     clinic: ClinicId,
-    signed: &SignedRequest,
+    callback: &VerifiedCallback,
     request_id: Option<String>,
 ) -> Result<(), DbError> {
     let ctx = AuditContext {
@@ -258,11 +350,18 @@ pub async fn record_deauthorization(
         },
         request_id,
     };
-    let user = signed.user_id.clone();
+    let now = state.clock.now();
+    let user = callback.signed.user_id.clone();
+    let digest = callback.digest;
     state
         .db
         .scoped(Scope::Clinic(clinic), move |c| {
             Box::pin(async move {
+                let kind = Callback::Deauthorize;
+                if seen_before(c, clinic, kind, &digest, now).await?.is_some() {
+                    return Ok(());
+                }
+                remember(c, clinic, kind, &digest, None, now).await?;
                 audit::record(
                     c,
                     &ctx,

@@ -1,0 +1,1 @@
+DROP TABLE meta_callback_replays;
