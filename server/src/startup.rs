@@ -28,6 +28,19 @@ pub struct Database {
     pub managed: Option<ManagedPostgres>,
 }
 
+/// Why production refuses a role that row-level security does not bind,
+/// and what to change.
+fn rls_bypass_message(role: &str) -> String {
+    format!(
+        "the database role `{role}` is a superuser or has BYPASSRLS, so Postgres row-level \
+         security would not keep one clinic's rows from another's. Connect with a role that has \
+         neither: `ALTER ROLE \"{role}\" NOSUPERUSER NOBYPASSRLS;`, or create one with \
+         `CREATE ROLE portal LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD '…';`, make it the owner of \
+         the portal's database and schema, and put it in DATABASE_URL. PORTAL_ENV=production \
+         refuses to start until then (development only warns)."
+    )
+}
+
 impl Database {
     /// Connects to `DATABASE_URL`, or starts the managed cluster; then applies
     /// pending migrations.
@@ -48,15 +61,25 @@ impl Database {
                 ..PoolOptions::default()
             },
         )?;
-        let applied = db.migrate().await.context("applying database migrations")?;
-        for name in &applied {
-            tracing::info!(migration = %name, "migration applied");
-        }
-        if db.role_bypasses_rls().await? {
+        // Before any migration: in production the schema is not touched
+        // through a role the tenancy policies do not bind.
+        if let Some(role) = db.role_bypassing_rls().await? {
+            if config.environment == Environment::Production {
+                db.close();
+                if let Some(mut pg) = managed {
+                    pg.stop().ok();
+                }
+                anyhow::bail!(rls_bypass_message(&role));
+            }
             tracing::warn!(
+                role = %role,
                 "the database role is a superuser or has BYPASSRLS: row-level security will not \
                  apply; connect as a role that owns the schema but has neither"
             );
+        }
+        let applied = db.migrate().await.context("applying database migrations")?;
+        for name in &applied {
+            tracing::info!(migration = %name, "migration applied");
         }
         Ok(Self { db, managed })
     }

@@ -246,3 +246,46 @@ async fn retention_run_previews_then_purges_and_names_unknown_clinics() {
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no clinic nope"));
     assert_eq!(run_cli(&["audit", "verify"], &env).status.code(), Some(0));
 }
+
+#[tokio::test]
+async fn production_refuses_a_database_role_that_bypasses_row_level_security() {
+    let test_db = TestDb::new().await;
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let superuser = crate::common::cluster().await.admin_url(&test_db.name);
+    let key = app::backend::crypto::MasterKey::generate().to_base64();
+    let production = |url: String| {
+        vec![
+            ("DATABASE_URL", url),
+            ("PORTAL_DATA_DIR", data_dir.path().display().to_string()),
+            ("PORTAL_ENV", "production".to_owned()),
+            ("PORTAL_MASTER_KEY", key.clone()),
+            ("PORTAL_BASE_URL", "https://privacy.example.org".to_owned()),
+        ]
+    };
+    for command in [&["migrate"][..], &["audit", "verify"][..]] {
+        let output = run_cli(command, &production(superuser.clone()));
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{command:?}: {stderr}");
+        assert!(
+            stderr.contains("the database role `postgres` is a superuser or has BYPASSRLS"),
+            "{command:?}: {stderr}"
+        );
+        assert!(stderr.contains("NOSUPERUSER NOBYPASSRLS"), "{stderr}");
+    }
+    // The portal's own role starts in production, and development only
+    // warns about the superuser.
+    let as_app = production(test_db.url.expose_secret().to_owned());
+    let output = run_cli(&["migrate"], &as_app);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let output = run_cli(&["migrate"], &env(&test_db, data_dir.path()));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let mut development = env(&test_db, data_dir.path());
+    development[0].1 = superuser;
+    let output = run_cli(&["migrate"], &development);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let said = text(&output.stdout) + &text(&output.stderr);
+    assert!(
+        said.contains("up to date") && said.contains("BYPASSRLS"),
+        "{said}"
+    );
+}

@@ -318,21 +318,25 @@ impl Db {
             .collect())
     }
 
-    /// Whether the connected role bypasses row-level security (a superuser or
-    /// `BYPASSRLS`), which would leave only the application's own checks.
-    pub async fn role_bypasses_rls(&self) -> Result<bool, DbError> {
+    /// The connected role's name when it bypasses row-level security (a
+    /// superuser or `BYPASSRLS`), which would leave only the application's
+    /// own checks between clinics; `None` when the policies apply to it.
+    pub async fn role_bypassing_rls(&self) -> Result<Option<String>, DbError> {
         #[derive(QueryableByName)]
         struct Bypass {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            role: String,
             #[diesel(sql_type = diesel::sql_types::Bool)]
             bypass: bool,
         }
         let mut conn = self.conn().await?;
         let row = diesel::sql_query(
-            "SELECT rolsuper OR rolbypassrls AS bypass FROM pg_roles WHERE rolname = current_user",
+            "SELECT rolname::text AS role, rolsuper OR rolbypassrls AS bypass \
+             FROM pg_roles WHERE rolname = current_user",
         )
         .get_result::<Bypass>(&mut conn)
         .await?;
-        Ok(row.bypass)
+        Ok(row.bypass.then_some(row.role))
     }
 
     /// Connections in use and idle, for metrics.
