@@ -88,6 +88,7 @@ async fn main() -> anyhow::Result<()> {
         version_url: "https://portal.example/c/bench/privacy/versions/2".into(),
         diff_url: "https://portal.example/c/bench/privacy/versions/2/diff".into(),
         unsubscribe_url: "https://portal.example/email/unsubscribe/r1.tag".into(),
+        contacts_url: None,
     };
     let outgoing = compose(
         &notice,

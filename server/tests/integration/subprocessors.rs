@@ -124,7 +124,14 @@ async fn announcing_a_change_emails_every_clinic_contact_and_subscriber_once() {
             *received.entry(to.to_lowercase()).or_default() += 1;
         }
         assert!(message.text().contains("OpenAI"), "{}", message.text());
-        assert!(message.header("List-Unsubscribe").is_some());
+        // Only the subscriber may unsubscribe; clinic contacts are owed it.
+        let subscriber = message.to.iter().any(|t| t == "watcher@example.org");
+        assert_eq!(
+            message.header("List-Unsubscribe").is_some(),
+            subscriber,
+            "{:?}",
+            message.to
+        );
     }
     let wanted: HashMap<String, usize> = expected.iter().map(|e| ((*e).to_owned(), 1)).collect();
     assert_eq!(
@@ -774,5 +781,88 @@ async fn subscribers_choose_sub_processor_changes_and_the_operator_form_keeps_it
         topics_of(&app, "policy@example.org").await,
         ["notices", "subprocessors"]
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_clinic_contact_who_unsubscribed_still_gets_notices_owed_to_the_clinic_without_list_unsubscribe()
+ {
+    use app::backend::services::notices;
+    use app::domain::notices::{DocumentKind, DraftForm};
+
+    let sink = SmtpSink::start();
+    let app = demo_app(Some(&sink)).await;
+    let ctx = AuditContext::cli();
+    clinics::create(&app.db, &ctx, clinic_input("east", "owner@east.example"))
+        .await
+        .expect("clinic");
+    // The owner once unsubscribed from the platform's mail; a reader
+    // subscribed to both kinds of notice.
+    app.test_db
+        .admin_execute(
+            "INSERT INTO suppressions (clinic_id, email, reason)
+               VALUES (NULL, 'owner@east.example', 'unsubscribed');
+             INSERT INTO subscribers (id, clinic_id, email, status, confirmed_at, topics) VALUES
+               (gen_random_uuid(), NULL, 'reader@example.org', 'confirmed', now(), '{notices,subprocessors}');",
+        )
+        .await
+        .expect("audience");
+
+    let at = app.clock.now() + Days::days(31);
+    announce(&app, ChangeKind::Add, proposed(&app).await, None, at).await;
+    let draft = DraftForm {
+        title: "Platform privacy notice".into(),
+        body: "What the platform does with data, revised.".into(),
+        summary: "Logs are kept for 60 days.".into(),
+        material: true,
+    }
+    .validate()
+    .expect("valid draft");
+    let kind = DocumentKind::PrivacyNotice;
+    notices::save_draft(&app.state, &ctx, Publisher::Platform, kind, None, draft)
+        .await
+        .expect("draft");
+    notices::publish(&app.state, &ctx, Publisher::Platform, kind, None, Some(at))
+        .await
+        .expect("scheduled");
+
+    let to = |address: &'static str| {
+        let sink = &sink;
+        move || {
+            sink.messages()
+                .into_iter()
+                .filter(|m| m.to.iter().any(|t| t == address))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert!(
+        eventually(Duration::from_secs(30), || async {
+            to("owner@east.example")().len() >= 2 && to("reader@example.org")().len() >= 2
+        })
+        .await,
+        "both notices reach the contact and the subscriber"
+    );
+    for message in to("owner@east.example")() {
+        let text = message.text();
+        assert_eq!(message.header("List-Unsubscribe"), None, "{text}");
+        assert_eq!(message.header("List-Unsubscribe-Post"), None);
+        assert!(!text.contains("/email/unsubscribe/"), "{text}");
+        assert!(text.contains("cannot be unsubscribed"), "{text}");
+        assert!(text.contains(&app.url("/admin")), "{text}");
+        assert!(!message.html().contains("/email/unsubscribe/"));
+    }
+    assert!(
+        to("owner@east.example")()
+            .iter()
+            .any(|m| m.text().contains("GDPR Art. 28(2)")),
+        "the sub-processor notice names the duty"
+    );
+    for message in to("reader@example.org")() {
+        assert_eq!(
+            message.header("List-Unsubscribe-Post").as_deref(),
+            Some("List-Unsubscribe=One-Click")
+        );
+        assert!(message.text().contains("/email/unsubscribe/"));
+    }
     app.stop().await;
 }

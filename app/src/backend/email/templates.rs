@@ -279,6 +279,10 @@ pub struct PolicyChangeNotice {
     pub version_url: String,
     pub diff_url: String,
     pub unsubscribe_url: String,
+    /// Set for a clinic contact, who gets the notice as a duty to the
+    /// clinic: where to choose another address or role, instead of an
+    /// unsubscribe link.
+    pub contacts_url: Option<String>,
 }
 
 impl PolicyChangeNotice {
@@ -347,6 +351,10 @@ pub struct SubprocessorChangeNotice {
     /// Where a clinic's admin objects (platform changes only).
     pub object_url: Option<String>,
     pub unsubscribe_url: String,
+    /// Set for a clinic contact, who gets the notice under GDPR Art. 28(2):
+    /// where to choose another address or role, instead of an unsubscribe
+    /// link.
+    pub contacts_url: Option<String>,
 }
 
 impl SubprocessorChangeNotice {

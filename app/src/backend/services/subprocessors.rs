@@ -867,6 +867,7 @@ pub async fn change_notice(
             .is_none()
             .then(|| settings.url(&format!("/admin/subprocessor-changes/{id}"))),
         unsubscribe_url: unsubscribe_url.to_owned(),
+        contacts_url: None,
     }))
 }
 

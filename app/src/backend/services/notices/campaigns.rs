@@ -142,37 +142,44 @@ struct AudienceCounts {
     kept: i64,
 }
 
+// Each audience names its addresses and whether each is a clinic contact
+// (`contact`), owed the notice by the platform, or a subscriber.
+
 /// Confirmed subscribers to the clinic's policy notices and its imported
 /// lists.
 const CLINIC_AUDIENCE: &str = "\
-    SELECT lower(email) AS email FROM subscribers \
+    SELECT lower(email) AS email, false AS contact FROM subscribers \
         WHERE clinic_id = $2 AND status = 'confirmed' AND 'notices' = ANY(topics) \
-    UNION SELECT lower(email) FROM recipient_list_members WHERE clinic_id = $2";
-/// Owners, Admins and Privacy Officers of active clinics, and confirmed
+    UNION ALL SELECT lower(email), false FROM recipient_list_members WHERE clinic_id = $2";
+/// Owners, Admins and Privacy Officers of active clinics, owed notice of
+/// the platform's documents under their agreement, and confirmed
 /// subscribers to the platform's policy notices.
 const PLATFORM_AUDIENCE: &str = "\
-    SELECT lower(u.email) AS email FROM memberships m \
+    SELECT lower(u.email) AS email, true AS contact FROM memberships m \
         JOIN users u ON u.id = m.user_id JOIN clinics c ON c.id = m.clinic_id \
         WHERE c.status = 'active' AND u.disabled_at IS NULL \
           AND m.role IN ('owner', 'admin', 'privacy_officer') \
-    UNION SELECT lower(email) FROM subscribers \
+    UNION ALL SELECT lower(email), false FROM subscribers \
         WHERE clinic_id IS NULL AND status = 'confirmed' AND 'notices' = ANY(topics)";
 /// Confirmed subscribers to the clinic's sub-processor changes.
 const CLINIC_SUBPROCESSOR_AUDIENCE: &str = "\
-    SELECT lower(email) AS email FROM subscribers \
+    SELECT lower(email) AS email, false AS contact FROM subscribers \
         WHERE clinic_id = $2 AND status = 'confirmed' AND 'subprocessors' = ANY(topics)";
 /// Owners and Privacy Officers of active clinics, who may object to the
-/// platform's sub-processor changes, and confirmed subscribers to them.
+/// platform's sub-processor changes (GDPR Art. 28(2)), and confirmed
+/// subscribers to them.
 const PLATFORM_SUBPROCESSOR_AUDIENCE: &str = "\
-    SELECT lower(u.email) AS email FROM memberships m \
+    SELECT lower(u.email) AS email, true AS contact FROM memberships m \
         JOIN users u ON u.id = m.user_id JOIN clinics c ON c.id = m.clinic_id \
         WHERE c.status = 'active' AND u.disabled_at IS NULL \
           AND m.role IN ('owner', 'privacy_officer') \
-    UNION SELECT lower(email) FROM subscribers \
+    UNION ALL SELECT lower(email), false FROM subscribers \
         WHERE clinic_id IS NULL AND status = 'confirmed' AND 'subprocessors' = ANY(topics)";
 
 /// Fills the outbox of a campaign from its audience, leaving out suppressed
-/// addresses, and queues the sending. Running it twice adds nothing.
+/// subscribers (never a clinic contact, whom an unsubscribe cannot release
+/// from a notice owed to the clinic), and queues the sending. Running it
+/// twice adds nothing.
 pub async fn prepare(ctx: &JobContext, payload: &serde_json::Value) -> Result<(), JobError> {
     let id = campaign_id(payload)?;
     ctx.db
@@ -198,12 +205,15 @@ pub async fn prepare(ctx: &JobContext, payload: &serde_json::Value) -> Result<()
                     (false, true) => PLATFORM_SUBPROCESSOR_AUDIENCE,
                 };
                 let sql = format!(
-                    "WITH audience AS ({audience}), \
-                     kept AS (SELECT a.email FROM audience a WHERE NOT EXISTS ( \
+                    "WITH listed AS ({audience}), \
+                     audience AS (SELECT email, bool_or(contact) AS contact FROM listed \
+                         GROUP BY email), \
+                     kept AS (SELECT a.email, a.contact FROM audience a WHERE a.contact OR NOT EXISTS ( \
                          SELECT 1 FROM suppressions s \
                          WHERE s.clinic_id IS NOT DISTINCT FROM $2 AND s.email = a.email)), \
-                     added AS (INSERT INTO campaign_recipients (campaign_id, clinic_id, email) \
-                         SELECT $1, $2, email FROM kept ON CONFLICT (campaign_id, email) DO NOTHING \
+                     added AS (INSERT INTO campaign_recipients (campaign_id, clinic_id, email, basis) \
+                         SELECT $1, $2, email, CASE WHEN contact THEN 'contact' ELSE 'subscriber' END \
+                         FROM kept ON CONFLICT (campaign_id, email) DO NOTHING \
                          RETURNING 1) \
                      SELECT (SELECT count(*) FROM audience) AS audience, \
                             (SELECT count(*) FROM kept) AS kept"
@@ -350,6 +360,7 @@ async fn load_notice(ctx: &JobContext, id: Uuid) -> Result<Option<(Notice, Strin
                     version_url: settings.url(&format!("{path}/versions/{number}")),
                     diff_url: settings.url(&format!("{path}/versions/{number}/diff")),
                     unsubscribe_url: UNSUBSCRIBE_SLOT.to_owned(),
+                    contacts_url: None,
                 };
                 Ok(Some((
                     Notice {
@@ -380,6 +391,9 @@ struct ClaimedRow {
     email: String,
     #[diesel(sql_type = Integer)]
     attempts: i32,
+    /// `contact` or `subscriber`.
+    #[diesel(sql_type = Text)]
+    basis: String,
 }
 
 async fn claim(ctx: &JobContext, id: Uuid) -> Result<Vec<ClaimedRow>, DbError> {
@@ -397,7 +411,7 @@ async fn claim(ctx: &JobContext, id: Uuid) -> Result<Vec<ClaimedRow>, DbError> {
                                AND ((status = 'pending' AND next_attempt_at <= now()) \
                                  OR (status = 'sending' AND locked_until < now())) \
                              ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED) \
-                         RETURNING id, email, attempts",
+                         RETURNING id, email, attempts, basis",
                     )
                     .bind::<diesel::sql_types::Uuid, _>(id)
                     .bind::<BigInt, _>(batch)
@@ -481,40 +495,85 @@ async fn record(ctx: &JobContext, outcomes: Vec<Outcome>) -> Result<(), DbError>
 /// per campaign.
 const UNSUBSCRIBE_SLOT: &str = "UNSUBSCRIBELINKSLOT";
 
-/// Renders the campaign's message once, with a slot for each recipient's
-/// unsubscribe link.
-fn render(ctx: &JobContext, notice: &Notice) -> Result<OutgoingEmail, JobError> {
+/// The campaign's message rendered once for each kind of recipient.
+struct Rendered {
+    /// With a slot for each subscriber's unsubscribe link.
+    subscriber: OutgoingEmail,
+    /// For clinic contacts: no unsubscribe link, a link to the clinic's team
+    /// instead.
+    contact: OutgoingEmail,
+}
+
+/// Renders the campaign's message for subscribers and for clinic contacts.
+fn render(ctx: &JobContext, notice: &Notice) -> Result<Rendered, JobError> {
     let placeholder = EmailAddress::parse("recipient@example.org")
         .map_err(|e| JobError::Permanent(format!("placeholder address {e}")))?;
     let domain = ctx.settings.message_domain();
-    let email = match &notice.message {
-        Message::Policy(message) => compose(message, placeholder, &domain),
-        Message::Subprocessors(message) => compose(message, placeholder, &domain),
-    }
-    .map_err(|e| JobError::Permanent(format!("change notice template: {e}")))?;
-    if !email.text.contains(UNSUBSCRIBE_SLOT) || !email.html.contains(UNSUBSCRIBE_SLOT) {
+    let contacts_url = Some(ctx.settings.url("/admin"));
+    let failed = |e: askama::Error| JobError::Permanent(format!("change notice template: {e}"));
+    let (subscriber, contact) = match &notice.message {
+        Message::Policy(message) => {
+            let contact = PolicyChangeNotice {
+                contacts_url,
+                ..message.clone()
+            };
+            (
+                compose(message, placeholder.clone(), &domain).map_err(failed)?,
+                compose(&contact, placeholder, &domain).map_err(failed)?,
+            )
+        }
+        Message::Subprocessors(message) => {
+            let contact = SubprocessorChangeNotice {
+                contacts_url,
+                ..message.clone()
+            };
+            (
+                compose(message, placeholder.clone(), &domain).map_err(failed)?,
+                compose(&contact, placeholder, &domain).map_err(failed)?,
+            )
+        }
+    };
+    if !subscriber.text.contains(UNSUBSCRIBE_SLOT) || !subscriber.html.contains(UNSUBSCRIBE_SLOT) {
         return Err(JobError::Permanent(
             "the change notice template has no unsubscribe link".into(),
         ));
     }
-    Ok(email)
+    if contact.text.contains(UNSUBSCRIBE_SLOT) || contact.html.contains(UNSUBSCRIBE_SLOT) {
+        return Err(JobError::Permanent(
+            "the change notice to clinic contacts offers an unsubscribe link".into(),
+        ));
+    }
+    Ok(Rendered {
+        subscriber,
+        contact,
+    })
 }
 
 async fn deliver(
     ctx: JobContext,
     notice: Arc<Notice>,
-    rendered: Arc<OutgoingEmail>,
+    rendered: Arc<Rendered>,
     row: ClaimedRow,
 ) -> Outcome {
     let result = match EmailAddress::parse(&row.email) {
         Err(e) => Err(MailError::Permanent(format!("recipient address {e}"))),
+        // A notice owed to the clinic: no List-Unsubscribe (RFC 2369/8058
+        // are for mail people asked for), and the same Message-ID rule.
+        Ok(to) if row.basis == "contact" => {
+            let domain = ctx.settings.message_domain();
+            let mut email = rendered.contact.clone();
+            email.to = to;
+            email.message_id = format!("<notice.{}.{}@{domain}>", notice.campaign.simple(), row.id);
+            email.headers = Vec::new();
+            ctx.mailer.send(&ctx.mail_from, &email).await
+        }
         Ok(to) => {
             let unsubscribe_url = ctx.settings.url(&format!(
                 "/email/unsubscribe/{}",
                 unsubscribe_token(&ctx.crypto, row.id)
             ));
             let domain = ctx.settings.message_domain();
-            let mut email = OutgoingEmail::clone(&rendered);
+            let mut email = rendered.subscriber.clone();
             email.to = to;
             email.text = email.text.replace(UNSUBSCRIBE_SLOT, &unsubscribe_url);
             email.html = email
