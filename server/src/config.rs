@@ -63,6 +63,11 @@ pub struct Config {
     pub db_pool_size: usize,
     /// Idle and absolute limits of signed-in sessions.
     pub sessions: SessionPolicy,
+    /// When set, `/metrics` answers only requests bearing this token.
+    pub metrics_token: Option<SecretString>,
+    /// When set, `/metrics` is served on this address alone, not beside the
+    /// portal's pages.
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 impl Config {
@@ -210,6 +215,29 @@ impl Config {
             absolute: chrono::Duration::hours(i64::try_from(max_hours).unwrap_or(12)),
         };
 
+        let metrics_token = match get("PORTAL_METRICS_TOKEN") {
+            None => None,
+            Some(token)
+                if token.len() >= 16
+                    && token.len() <= 256
+                    && token.bytes().all(|b| b.is_ascii_graphic()) =>
+            {
+                Some(SecretString::from(token))
+            }
+            Some(_) => {
+                return Err(invalid(
+                    "PORTAL_METRICS_TOKEN",
+                    "must be 16 to 256 printable characters without spaces",
+                ));
+            }
+        };
+        let metrics_bind = match get("PORTAL_METRICS_BIND") {
+            None => None,
+            Some(text) => {
+                Some(parse_bind(&text).map_err(|e| invalid("PORTAL_METRICS_BIND", e.message))?)
+            }
+        };
+
         Ok(Self {
             database_url,
             data_dir,
@@ -228,6 +256,8 @@ impl Config {
             consent_writers,
             db_pool_size,
             sessions,
+            metrics_token,
+            metrics_bind,
         })
     }
 

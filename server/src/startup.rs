@@ -19,7 +19,8 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::middleware::SecurityOptions;
 use crate::postgres::{ClusterOptions, ManagedPostgres};
-use crate::routes::{self, ServerState, metrics::Metrics};
+use crate::routes::metrics::{Metrics, MetricsAccess};
+use crate::routes::{self, ServerState};
 use crate::worker::{self, WorkerOptions};
 
 /// A connected, migrated database, and the managed cluster behind it if any.
@@ -162,6 +163,8 @@ pub fn job_context(config: &Config, state: &AppState) -> anyhow::Result<JobConte
 /// The web server with its in-process worker, bound and ready to run.
 pub struct Application {
     listener: TcpListener,
+    /// `PORTAL_METRICS_BIND`'s listener, when metrics are served apart.
+    metrics_listener: Option<TcpListener>,
     state: AppState,
     config: Config,
     address: SocketAddr,
@@ -183,6 +186,14 @@ impl Application {
             .await
             .with_context(|| format!("PORTAL_BIND: cannot listen on {}", config.bind))?;
         let address = listener.local_addr()?;
+        let metrics_listener = match config.metrics_bind {
+            Some(bind) => Some(
+                TcpListener::bind(bind)
+                    .await
+                    .with_context(|| format!("PORTAL_METRICS_BIND: cannot listen on {bind}"))?,
+            ),
+            None => None,
+        };
         let base_url = config
             .base_url
             .clone()
@@ -190,6 +201,7 @@ impl Application {
         let state = app_state_with_clock(&config, db, base_url, clock)?;
         Ok(Self {
             listener,
+            metrics_listener,
             state,
             config,
             address,
@@ -231,6 +243,24 @@ impl Application {
             app: self.state.clone(),
             leptos,
             metrics: Metrics::install(),
+            metrics_access: MetricsAccess {
+                token: self.config.metrics_token.clone().map(Arc::new),
+                separate_listener: self.metrics_listener.is_some(),
+            },
+        };
+        let metrics_server = match self.metrics_listener {
+            Some(listener) => {
+                let address = listener.local_addr()?;
+                tracing::info!(address = %address, "metrics listening");
+                let router = routes::metrics::separate_router(state.clone());
+                let stop = shutdown.clone();
+                Some(tokio::spawn(async move {
+                    axum::serve(listener, router)
+                        .with_graceful_shutdown(stop.cancelled_owned())
+                        .await
+                }))
+            }
+            None => None,
         };
         let security = SecurityOptions {
             hsts: self.config.environment == Environment::Production,
@@ -245,6 +275,13 @@ impl Application {
         .with_graceful_shutdown(shutdown.clone().cancelled_owned());
         let result = serve.await.context("serving HTTP");
         shutdown.cancel();
+        if let Some(metrics_server) = metrics_server {
+            match metrics_server.await {
+                Ok(Err(e)) => tracing::error!(error = %e, "serving metrics failed"),
+                Err(e) => tracing::error!(error = %e, "metrics task failed"),
+                Ok(Ok(())) => {}
+            }
+        }
         if let Err(e) = worker.await {
             tracing::error!(error = %e, "worker task failed");
         }

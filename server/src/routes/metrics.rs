@@ -1,16 +1,21 @@
 //! `/metrics` in the Prometheus text format.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use app::backend::db::schema::email_deliveries;
 use app::backend::jobs;
 use app::backend::tenancy::Scope;
+use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use http::header::CONTENT_TYPE;
+use http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::{HeaderMap, StatusCode};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
 
 use super::ServerState;
 
@@ -61,8 +66,54 @@ fn set_gauges(
     }
 }
 
-/// Refreshes the gauges read from the database, then renders everything.
-pub async fn render(State(state): State<ServerState>) -> Response {
+/// Who may read `/metrics`, and where.
+#[derive(Clone, Debug, Default)]
+pub struct MetricsAccess {
+    /// `PORTAL_METRICS_TOKEN`: required as `Authorization: Bearer …`.
+    pub token: Option<Arc<SecretString>>,
+    /// `PORTAL_METRICS_BIND` is set: the portal's own listener has no
+    /// `/metrics`, the metrics listener serves it.
+    pub separate_listener: bool,
+}
+
+impl MetricsAccess {
+    /// Whether `headers` carry the token (always, when none is set).
+    fn allows(&self, headers: &HeaderMap) -> bool {
+        let Some(token) = &self.token else {
+            return true;
+        };
+        let offered = headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        bool::from(
+            offered
+                .trim()
+                .as_bytes()
+                .ct_eq(token.expose_secret().as_bytes()),
+        )
+    }
+}
+
+/// The router of the separate metrics listener: `/metrics` alone.
+pub fn separate_router(state: ServerState) -> Router {
+    Router::new()
+        .route("/metrics", get(render))
+        .with_state(state)
+}
+
+/// Refreshes the gauges read from the database, then renders everything;
+/// without the configured token, 401 and nothing read.
+pub async fn render(State(state): State<ServerState>, headers: HeaderMap) -> Response {
+    if !state.metrics_access.allows(&headers) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(WWW_AUTHENTICATE, "Bearer realm=\"metrics\"")],
+            "The metrics need the bearer token set in PORTAL_METRICS_TOKEN.\n",
+        )
+            .into_response();
+    }
     match jobs::counts_by_status(&state.app.db).await {
         Ok(counts) => set_gauges(
             "portal_jobs",

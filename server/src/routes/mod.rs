@@ -49,6 +49,7 @@ pub struct ServerState {
     pub app: AppState,
     pub leptos: LeptosOptions,
     pub metrics: Option<metrics::Metrics>,
+    pub metrics_access: metrics::MetricsAccess,
 }
 
 impl FromRef<ServerState> for LeptosOptions {
@@ -97,11 +98,15 @@ pub fn router(state: ServerState, security: SecurityOptions) -> Router {
         move || app::shell(options.clone())
     });
 
-    Router::new()
+    let base = Router::new()
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(metrics::render))
-        .route("/assets/{file}", get(assets::serve))
+        .route("/readyz", get(health::readyz));
+    let base = if state.metrics_access.separate_listener {
+        base
+    } else {
+        base.route("/metrics", get(metrics::render))
+    };
+    base.route("/assets/{file}", get(assets::serve))
         .route("/robots.txt", get(assets::robots))
         .leptos_routes_with_context(&state, leptos_routes, context, {
             let options = state.leptos.clone();
