@@ -24,8 +24,8 @@ use crate::backend::error::AppError;
 use crate::backend::services::notices::Publisher;
 use crate::backend::services::notices::campaigns::{self, Delivery};
 use crate::backend::services::subprocessors::{
-    self, AnnounceFailure, Announcement, ChangeView, ClinicObjection, ObjectionRow, Register,
-    SubprocessorRow,
+    self, AnnounceFailure, Announcement, ChangeRow, ChangeView, ClinicObjection, ObjectionRow,
+    Register, SubprocessorRow,
 };
 use crate::backend::state::AppState;
 use crate::domain::forms::FieldErrors;
@@ -437,13 +437,28 @@ pub const JSON_SCHEMA_VERSION: u32 = 1;
 /// The JSON Schema of `/subprocessors.json`, served beside it.
 pub const JSON_SCHEMA: &str = include_str!("../../../docs/subprocessors.schema.json");
 
-async fn schema() -> Response {
+/// The schema as served: its `$id` is the absolute address it is served
+/// at, as JSON Schema 2020-12 requires of an identifier (RFC 3986 absolute
+/// URI), so that validators resolve references against the portal.
+pub fn schema_document(base_url: &str) -> serde_json::Value {
+    let mut schema: serde_json::Value =
+        serde_json::from_str(JSON_SCHEMA).unwrap_or_else(|_| serde_json::json!({}));
+    if let Some(object) = schema.as_object_mut() {
+        object.insert(
+            "$id".to_owned(),
+            serde_json::Value::String(format!("{base_url}/subprocessors.schema.json")),
+        );
+    }
+    schema
+}
+
+async fn schema(State(state): State<AppState>) -> Response {
     (
         [
             (CONTENT_TYPE, "application/schema+json"),
             (CACHE_CONTROL, "public, max-age=3600"),
         ],
-        JSON_SCHEMA,
+        schema_document(&state.settings.url("")).to_string(),
     )
         .into_response()
 }
@@ -523,7 +538,22 @@ pub fn register_atom(register: &Register, base_url: &str, now: DateTime<Utc>) ->
         .filter(|c| c.change.status != "cancelled")
         .collect();
     changes.sort_by_key(|c| std::cmp::Reverse(c.change.announced_at));
-    let updated = changes.first().map_or(now, |c| c.change.updated_at);
+    // The newest change to anything the feed says, so that the same feed
+    // read twice says the same: an entry changes when its row does and when
+    // its change takes effect (its text says so from then on).
+    let entry_updated = |c: &ChangeRow| {
+        if c.is_in_effect(now) {
+            c.updated_at.max(c.effective_at)
+        } else {
+            c.updated_at
+        }
+    };
+    let updated = changes
+        .iter()
+        .map(|view| entry_updated(&view.change))
+        .max()
+        .or_else(|| register.entries.iter().map(|e| e.updated_at).max())
+        .unwrap_or(DateTime::UNIX_EPOCH);
     let entries = changes
         .iter()
         .map(|view| {
@@ -543,7 +573,7 @@ pub fn register_atom(register: &Register, base_url: &str, now: DateTime<Utc>) ->
             EntryBuilder::default()
                 .id(format!("urn:uuid:{}", c.id))
                 .title(Text::plain(view.headline()))
-                .updated(c.updated_at.fixed_offset())
+                .updated(entry_updated(c).fixed_offset())
                 .published(Some(c.announced_at.fixed_offset()))
                 .links(vec![
                     LinkBuilder::default()

@@ -866,3 +866,56 @@ async fn a_clinic_contact_who_unsubscribed_still_gets_notices_owed_to_the_clinic
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_feed_is_updated_at_its_newest_change_and_the_schema_id_is_absolute() {
+    let app = demo_app(None).await;
+    let at = app.clock.now() + Days::days(31);
+    announce(&app, ChangeKind::Add, proposed(&app).await, None, at).await;
+    let read = || async {
+        let body = app
+            .get("/subprocessors.atom")
+            .await
+            .bytes()
+            .await
+            .expect("feed");
+        feed_rs::parser::parse(&body[..]).expect("a valid Atom feed")
+    };
+    let first = read().await;
+    let newest = first
+        .entries
+        .iter()
+        .filter_map(|e| e.updated)
+        .max()
+        .expect("the demo's changes");
+    assert_eq!(first.updated, Some(newest), "the newest entry's time");
+    // Read again later with nothing changed: the same feed.
+    app.clock.advance(Days::minutes(90));
+    let again = read().await;
+    assert_eq!(again.updated, first.updated);
+    // The day the change takes effect its entry says so, and the feed is
+    // updated then.
+    app.clock.set(at + Days::hours(1));
+    let effective = read().await;
+    assert_eq!(
+        effective.updated.map(|u| u.timestamp()),
+        Some(at.timestamp())
+    );
+
+    let schema: serde_json::Value = app
+        .get("/subprocessors.schema.json")
+        .await
+        .json()
+        .await
+        .expect("schema");
+    let id = schema["$id"].as_str().expect("$id");
+    assert_eq!(id, app.url("/subprocessors.schema.json"));
+    let json: serde_json::Value = app
+        .get("/subprocessors.json")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(json["$schema"], id);
+    app.stop().await;
+}
