@@ -111,6 +111,41 @@ impl fmt::Debug for EmailAddress {
     }
 }
 
+/// Longest header line RFC 5322 (section 2.1.1) asks for, without its CRLF.
+pub const HEADER_LINE_LIMIT: usize = 78;
+
+/// Folds an ASCII header value so that each line of `Name: value` stays
+/// within [`HEADER_LINE_LIMIT`] where the value allows it: lines break only
+/// at its spaces (RFC 5322 folding white space), never inside a token, since
+/// angle-bracketed URLs (RFC 2369) and message ids may not contain any. A
+/// token longer than a line goes on a line of its own. Returns the value as
+/// it follows `Name: `, with `\r\n ` at each fold.
+pub fn fold_header(name: &str, value: &str) -> String {
+    let mut folded = String::with_capacity(value.len() + 8);
+    // Length of the current line so far: `Name: ` on the first.
+    let mut line = name.len() + 2;
+    let mut first = true;
+    // The current line holds nothing but the space that folded it.
+    let mut fresh = false;
+    for token in value.split(' ').filter(|t| !t.is_empty()) {
+        let needed = token.len() + usize::from(!first && !fresh);
+        if line + needed > HEADER_LINE_LIMIT && !fresh {
+            folded.push_str("\r\n ");
+            line = 1;
+            fresh = true;
+        }
+        if !first && !fresh {
+            folded.push(' ');
+            line += 1;
+        }
+        folded.push_str(token);
+        line += token.len();
+        first = false;
+        fresh = false;
+    }
+    folded
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,5 +184,57 @@ mod tests {
         let email = EmailAddress::parse("patient@example.org").expect("valid");
         assert_eq!(email.masked(), "p***@example.org");
         assert_eq!(format!("{email:?}"), "EmailAddress(p***@example.org)");
+    }
+
+    #[test]
+    fn long_header_values_fold_at_spaces_and_before_their_tokens() {
+        use super::{HEADER_LINE_LIMIT, fold_header};
+        let url = format!(
+            "<https://privacy.example.org/email/unsubscribe/r1234.{}>",
+            "A".repeat(22)
+        );
+        let cases: Vec<(&str, String, String)> = vec![
+            (
+                "short values stay on one line",
+                "<https://a.example/u>".into(),
+                "<https://a.example/u>".into(),
+            ),
+            (
+                "a long URL moves to a line of its own",
+                url.clone(),
+                format!("\r\n {url}"),
+            ),
+            (
+                "words fold at the space that fills the line",
+                "a ".repeat(40).trim_end().to_owned(),
+                format!(
+                    "{}\r\n {}",
+                    "a ".repeat(30).trim_end(),
+                    "a ".repeat(10).trim_end()
+                ),
+            ),
+            (
+                "a token longer than any line is kept whole",
+                "x".repeat(100),
+                format!("\r\n {}", "x".repeat(100)),
+            ),
+        ];
+        for (what, value, expected) in cases {
+            let folded = fold_header("List-Unsubscribe", &value);
+            assert_eq!(folded, expected, "{what}");
+            let whole = format!("List-Unsubscribe: {folded}");
+            for line in whole.split("\r\n") {
+                assert!(
+                    line.len() <= HEADER_LINE_LIMIT || !line.trim().contains(' '),
+                    "{what}: {line:?}"
+                );
+            }
+            // Unfolding (RFC 5322 3.2.2) gives the value back.
+            assert_eq!(
+                folded.replace("\r\n", "").trim_start(),
+                value.trim(),
+                "{what}"
+            );
+        }
     }
 }

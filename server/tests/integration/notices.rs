@@ -852,3 +852,72 @@ async fn notice_pages_are_answered_from_memory_with_an_etag_until_a_change() {
         .expect("body");
     assert!(renamed.contains("Lindenhof Cached Practice"), "{renamed}");
 }
+
+#[tokio::test]
+async fn every_header_line_of_a_change_notice_fits_in_78_characters() {
+    let sink = SmtpSink::start();
+    let app = spawn_app_with(&[("SMTP_URL", sink.url())]).await;
+    let clinic = new_clinic(&app.state, "folding-headers-clinic").await;
+    let publisher = Publisher::Clinic(clinic);
+    publish_now(&app.state, publisher, "Version one.").await;
+    let list =
+        parse_csv(b"email\na-rather-long-address.for-folding@patients.example.org\n").expect("csv");
+    subscriptions::import_list(&app.db, &AuditContext::cli(), clinic, "Patients", list)
+        .await
+        .expect("import");
+    let ctx = AuditContext::cli();
+    notices::save_draft(
+        &app.state,
+        &ctx,
+        publisher,
+        DocumentKind::PrivacyNotice,
+        None,
+        draft(
+            "Notice",
+            "Version two.",
+            "What changes, at some length.",
+            true,
+        ),
+    )
+    .await
+    .expect("draft");
+    notices::publish(
+        &app.state,
+        &ctx,
+        publisher,
+        DocumentKind::PrivacyNotice,
+        None,
+        Some(app.clock.now() + Days::days(31)),
+    )
+    .await
+    .expect("scheduled");
+    assert!(
+        eventually(Duration::from_secs(30), || async { sink.count() >= 1 }).await,
+        "the notice arrives"
+    );
+    let message = &sink.messages()[0];
+    let raw = String::from_utf8_lossy(&message.raw);
+    let (head, _) = raw.split_once("\r\n\r\n").expect("a header section");
+    for line in head.split("\r\n") {
+        assert!(
+            line.len() <= 78,
+            "{} characters: {line:?}\n{head}",
+            line.len()
+        );
+    }
+    // Unfolded, the one-click header is the URL again.
+    let header = message
+        .header("List-Unsubscribe")
+        .expect("List-Unsubscribe");
+    let url = header.trim().trim_start_matches('<').trim_end_matches('>');
+    assert!(!url.contains(' '), "{url:?}");
+    let path = url.split_once("/email/").expect("our URL").1;
+    let response = reqwest::Client::new()
+        .post(app.url(&format!("/email/{path}")))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), 200);
+}

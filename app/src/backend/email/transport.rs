@@ -12,6 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::OutgoingEmail;
 use super::relay::{Endpoint, Relay, RelayError};
+use crate::domain::email::fold_header;
 
 /// SMTP connections open at once, idle or busy.
 pub const SMTP_CONNECTIONS: usize = 8;
@@ -108,12 +109,26 @@ pub fn build_message(from: &str, email: &OutgoingEmail) -> Result<Message, MailE
     let mut builder = Message::builder()
         .from(from)
         .to(to)
-        .subject(email.subject.clone())
-        .message_id(Some(email.message_id.clone()));
-    for (name, value) in &email.headers {
-        let name = HeaderName::new_from_ascii(name.clone())
+        .subject(email.subject.clone());
+    // lettre folds at spaces only, so a message id or an unsubscribe URL
+    // after its header name makes one line longer than RFC 5322's 78
+    // characters; folded before the token, each fits on its own line.
+    let message_id = std::iter::once(("Message-ID", &email.message_id));
+    let extra = email.headers.iter().map(|(n, v)| (n.as_str(), v));
+    for (name, value) in message_id.chain(extra) {
+        let header = HeaderName::new_from_ascii(name.to_owned())
             .map_err(|e| MailError::Permanent(format!("header {name}: {e}")))?;
-        builder = builder.raw_header(HeaderValue::new(name, value.clone()));
+        if !value.is_ascii() || value.contains(['\r', '\n']) {
+            return Err(MailError::Permanent(format!(
+                "header {name}: not a single line of ASCII"
+            )));
+        }
+        let folded = fold_header(name, value);
+        builder = builder.raw_header(HeaderValue::dangerous_new_pre_encoded(
+            header,
+            value.clone(),
+            folded,
+        ));
     }
     builder
         .multipart(MultiPart::alternative_plain_html(
