@@ -163,6 +163,11 @@ pub async fn two_clinics(db: &Db) -> (ClinicId, ClinicId) {
                         "INSERT INTO meta_deletions (confirmation_code, clinic_id, request_id, meta_user_id) \
                          VALUES ('{tag}{tag}2345', '{id}', '{request}', '1234')"
                     ),
+                    format!(
+                        "INSERT INTO meta_callback_replays (clinic_id, callback, digest, confirmation_code, seen_at) \
+                         VALUES ('{id}', 'data_deletion', '\\x{}', '{tag}{tag}2345', now())",
+                        format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
+                    ),
                                     format!(
                         "INSERT INTO documents (id, clinic_id, kind) VALUES ('{document}', '{id}', 'privacy_notice')"
                     ),
