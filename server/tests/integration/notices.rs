@@ -53,6 +53,30 @@ async fn new_clinic(state: &AppState, slug: &str) -> ClinicId {
     .expect("clinic")
 }
 
+/// Saves a material draft of the publisher's privacy notice and schedules
+/// it 31 days ahead, which starts its change-notice campaign.
+pub async fn schedule_material_change(
+    app: &crate::common::TestApp,
+    publisher: Publisher,
+    body: &str,
+) {
+    let ctx = AuditContext::cli();
+    let kind = DocumentKind::PrivacyNotice;
+    let draft = draft(
+        "Privacy notice",
+        body,
+        "What changes, at some length.",
+        true,
+    );
+    notices::save_draft(&app.state, &ctx, publisher, kind, None, draft)
+        .await
+        .expect("draft");
+    let at = app.clock.now() + Days::days(31);
+    notices::publish(&app.state, &ctx, publisher, kind, None, Some(at))
+        .await
+        .expect("scheduled");
+}
+
 async fn publish_now(state: &AppState, publisher: Publisher, body: &str) -> i32 {
     notices::save_draft(
         state,
@@ -865,32 +889,7 @@ async fn every_header_line_of_a_change_notice_fits_in_78_characters() {
     subscriptions::import_list(&app.db, &AuditContext::cli(), clinic, "Patients", list)
         .await
         .expect("import");
-    let ctx = AuditContext::cli();
-    notices::save_draft(
-        &app.state,
-        &ctx,
-        publisher,
-        DocumentKind::PrivacyNotice,
-        None,
-        draft(
-            "Notice",
-            "Version two.",
-            "What changes, at some length.",
-            true,
-        ),
-    )
-    .await
-    .expect("draft");
-    notices::publish(
-        &app.state,
-        &ctx,
-        publisher,
-        DocumentKind::PrivacyNotice,
-        None,
-        Some(app.clock.now() + Days::days(31)),
-    )
-    .await
-    .expect("scheduled");
+    schedule_material_change(&app, publisher, "Version two.").await;
     assert!(
         eventually(Duration::from_secs(30), || async { sink.count() >= 1 }).await,
         "the notice arrives"

@@ -787,9 +787,6 @@ async fn subscribers_choose_sub_processor_changes_and_the_operator_form_keeps_it
 #[tokio::test]
 async fn a_clinic_contact_who_unsubscribed_still_gets_notices_owed_to_the_clinic_without_list_unsubscribe()
  {
-    use app::backend::services::notices;
-    use app::domain::notices::{DocumentKind, DraftForm};
-
     let sink = SmtpSink::start();
     let app = demo_app(Some(&sink)).await;
     let ctx = AuditContext::cli();
@@ -810,21 +807,8 @@ async fn a_clinic_contact_who_unsubscribed_still_gets_notices_owed_to_the_clinic
 
     let at = app.clock.now() + Days::days(31);
     announce(&app, ChangeKind::Add, proposed(&app).await, None, at).await;
-    let draft = DraftForm {
-        title: "Platform privacy notice".into(),
-        body: "What the platform does with data, revised.".into(),
-        summary: "Logs are kept for 60 days.".into(),
-        material: true,
-    }
-    .validate()
-    .expect("valid draft");
-    let kind = DocumentKind::PrivacyNotice;
-    notices::save_draft(&app.state, &ctx, Publisher::Platform, kind, None, draft)
-        .await
-        .expect("draft");
-    notices::publish(&app.state, &ctx, Publisher::Platform, kind, None, Some(at))
-        .await
-        .expect("scheduled");
+    crate::notices::schedule_material_change(&app, Publisher::Platform, "The platform, revised.")
+        .await;
 
     let to = |address: &'static str| {
         let sink = &sink;
