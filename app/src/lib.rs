@@ -8,6 +8,7 @@
 pub mod api;
 pub mod assets;
 pub mod components;
+pub mod document;
 pub mod domain;
 pub mod i18n;
 pub mod pages;

@@ -4,9 +4,8 @@
 // is recorded as opting out without being asked; and the portal's settings
 // page works with JavaScript switched off; a patient manages their consents
 // from an emailed link. The banner and the pages pass axe.
-import { test, expect } from '@playwright/test';
 import http from 'node:http';
-import { expectAccessible, linkIn, sql, waitForMail } from './helpers.mjs';
+import { expect, expectAccessible, linkIn, sql, test, waitForMail } from './helpers.mjs';
 import { ports } from '../playwright.config.mjs';
 
 const sitePort = Number(process.env.SITE_E2E_PORT || 28090);

@@ -1,12 +1,67 @@
 // Shared steps of the end-to-end tests.
 import AxeBuilder from '@axe-core/playwright';
-import { expect } from '@playwright/test';
+import { test as base, expect } from '@playwright/test';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { ports } from '../playwright.config.mjs';
+
+export { expect };
 
 const smtpApi = `http://127.0.0.1:${ports.smtpApi}`;
 const mailApi = `${smtpApi}/messages`;
+const portalOrigin = `http://127.0.0.1:${ports.portal}`;
+
+/**
+ * Where the HTML of every portal page the tests load is written, one file per
+ * method and path (the last answer wins), for scripts/check-html to validate.
+ */
+const htmlDir = process.env.PORTAL_E2E_HTML_DIR || path.resolve('test-results/html');
+
+/** The file name of a page: its method and path, made safe for the file system. */
+function htmlFileName(method, pathname) {
+  const name = pathname.replace(/^\/+/, '').replace(/[^A-Za-z0-9._-]+/g, '_') || 'index';
+  return `${method === 'GET' ? '' : `${method.toLowerCase()}.`}${name}.html`;
+}
+
+/** Writes the body of `response` if it is an HTML page of the portal. */
+async function saveHtml(response) {
+  const url = new URL(response.url());
+  const type = response.headers()['content-type'] || '';
+  const status = response.status();
+  if (url.origin !== portalOrigin || !type.startsWith('text/html') || (status >= 300 && status < 400)) return;
+  let body;
+  try {
+    body = await response.body();
+  } catch {
+    // The page went on before its body was read (a newer navigation, a
+    // closed context): nothing to keep.
+    return;
+  }
+  await mkdir(htmlDir, { recursive: true });
+  await writeFile(path.join(htmlDir, htmlFileName(response.request().method(), url.pathname)), body);
+}
+
+/**
+ * Playwright's `test`, with every HTML response of the portal saved (see
+ * `htmlDir`), in the default context and in those the tests open themselves.
+ */
+export const test = base.extend({
+  savedHtml: [async ({ browser }, use) => {
+    const writes = new Set();
+    const record = (response) => {
+      const write = saveHtml(response).finally(() => writes.delete(write));
+      writes.add(write);
+    };
+    const watch = (context) => context.on('response', record);
+    browser.contexts().forEach(watch);
+    browser.on('context', watch);
+    await use(htmlDir);
+    browser.off('context', watch);
+    await Promise.all(writes);
+  }, { scope: 'worker', auto: true }],
+});
 
 /** Fails on serious or critical accessibility violations of the current page. */
 export async function expectAccessible(page) {

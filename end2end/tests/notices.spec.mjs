@@ -2,8 +2,7 @@
 // patient subscribes (double opt-in), the Privacy Officer drafts, previews
 // and schedules version 2, the change notice reaches the subscriber with
 // working diff and unsubscribe links. Every page is checked with axe.
-import { test, expect } from '@playwright/test';
-import { expectAccessible, holdMail, linkIn, releaseMail, signInByEmail, waitForMail } from './helpers.mjs';
+import { expect, expectAccessible, holdMail, linkIn, releaseMail, signInByEmail, test, waitForMail } from './helpers.mjs';
 import { ports } from '../playwright.config.mjs';
 
 const subscriber = 'olena.kovalenko@example.org';

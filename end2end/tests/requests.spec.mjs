@@ -2,8 +2,7 @@
 // the captured email, the Privacy Officer's reply with a file, and the
 // patient's download. Every page is checked with axe.
 import { readFile } from 'node:fs/promises';
-import { test, expect } from '@playwright/test';
-import { expectAccessible, linkIn, signInByEmail, waitForMail } from './helpers.mjs';
+import { expect, expectAccessible, linkIn, signInByEmail, test, waitForMail } from './helpers.mjs';
 import { ports } from '../playwright.config.mjs';
 
 const patient = 'taras.bondarenko@example.org';

@@ -3,9 +3,8 @@
 // and downloads a full export built by the worker; the operator's offboarding
 // form refuses to start without the clinic's address typed out. Every page is
 // checked with axe.
-import { test, expect } from '@playwright/test';
 import { readFile } from 'node:fs/promises';
-import { expectAccessible, signInByEmail } from './helpers.mjs';
+import { expect, expectAccessible, signInByEmail, test } from './helpers.mjs';
 
 const owner = 'owner@lindenhof-clinic.example';
 const operator = 'operator@meridian-health.example';

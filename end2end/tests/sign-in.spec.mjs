@@ -1,7 +1,6 @@
 // Signing in by emailed link and by SSO through a real OpenID provider, and
 // signing out, in Chromium; every page is checked with axe.
-import { test, expect } from '@playwright/test';
-import { expectAccessible, signInByEmail } from './helpers.mjs';
+import { expect, expectAccessible, signInByEmail, test } from './helpers.mjs';
 import { ports } from '../playwright.config.mjs';
 
 const owner = 'owner@lindenhof-clinic.example';

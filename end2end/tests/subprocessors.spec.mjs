@@ -2,8 +2,7 @@
 // sub-processor, the demo clinic's Privacy Officer objects from the link in
 // the emailed notice, the operator resolves the objection, and on the
 // change's date the public list shows it. Every page is checked with axe.
-import { test, expect } from '@playwright/test';
-import { expectAccessible, linkIn, signIn, signInByEmail, sql, waitForMail } from './helpers.mjs';
+import { expect, expectAccessible, linkIn, signIn, signInByEmail, sql, test, waitForMail } from './helpers.mjs';
 import { ports } from '../playwright.config.mjs';
 
 const operator = 'operator@meridian-health.example';

@@ -150,7 +150,7 @@ pub async fn page<T: PageContext>(
 ) -> Response {
     let app_state = state.clone();
     let secure = state.settings.environment == Environment::Production;
-    let handler = leptos_axum::render_app_async_with_context(
+    let handler = crate::document::page_handler(
         move || {
             provide_context(app_state.clone());
             crate::request::provide_request_context(secure);

@@ -90,14 +90,14 @@ pub fn WeeklyRequestsChart(
                 {bars}
                 {labels}
             </svg>
-            <figcaption>
-                <ul class="legend">{legend}</ul>
-            </figcaption>
             <table class="visually-hidden">
                 <caption>"Privacy requests per week by kind"</caption>
                 <thead><tr><th scope="col">"Week"</th>{heads}</tr></thead>
                 <tbody>{rows}</tbody>
             </table>
+            <figcaption>
+                <ul class="legend">{legend}</ul>
+            </figcaption>
         </figure>
     }
 }
@@ -186,12 +186,12 @@ pub fn OptInChart(rates: Vec<crate::domain::consent::WeeklyRate>) -> impl IntoVi
                 {lines}
                 {labels}
             </svg>
-            <figcaption><ul class="legend">{legend}</ul></figcaption>
             <table class="visually-hidden">
                 <caption>"Opt-in rate per purpose and week"</caption>
                 <thead><tr><th scope="col">"Week"</th><th scope="col">"Purpose"</th><th scope="col">"Given"</th><th scope="col">"Choices"</th><th scope="col">"Rate"</th></tr></thead>
                 <tbody>{rows}</tbody>
             </table>
+            <figcaption><ul class="legend">{legend}</ul></figcaption>
         </figure>
     }
     .into_any()

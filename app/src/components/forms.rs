@@ -198,17 +198,20 @@ pub fn SelectField(
     }
 }
 
-/// A labelled checkbox.
+/// A labelled checkbox, with the id `field-{name}` unless `id` is given (a
+/// page with several forms that each have a box of one name gives each box
+/// its own id, since ids are unique in a document).
 #[component]
 pub fn Checkbox(
     name: &'static str,
     #[prop(into)] label: String,
     checked: bool,
     #[prop(optional, into)] hint: Option<String>,
+    #[prop(optional, into)] id: Option<String>,
 ) -> impl IntoView {
     let submitted = form_state().map(|f| f.value(name).is_some());
     let checked = submitted.unwrap_or(checked);
-    let id = format!("field-{name}");
+    let id = id.unwrap_or_else(|| format!("field-{name}"));
     view! {
         <div class="field">
             <div class="checkbox">

@@ -18,7 +18,7 @@ pub fn LoginPage() -> impl IntoView {
     let signed_out = query("signed_out").is_some();
     let user = visitor().user;
     let content = if let Some(sso) = use_context::<SsoContinue>() {
-        let refresh = format!("0;url={}", sso.href);
+        let refresh = format!("0; url={}", sso.href);
         view! {
             <Meta http_equiv="refresh" content=refresh/>
             <div class="card narrow">

@@ -120,7 +120,7 @@ pub fn render_status_document(
         };
         let code = status.as_u16();
         let page_title = format!("{title} · {}", t(locale, "brand-name"));
-        view! {
+        let html = view! {
             <!DOCTYPE html>
             <html lang=locale.tag()>
                 <head>
@@ -137,7 +137,8 @@ pub fn render_status_document(
                 </body>
             </html>
         }
-        .to_html()
+        .to_html();
+        crate::document::without_placeholders(&html)
     })
 }
 

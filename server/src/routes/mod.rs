@@ -91,12 +91,13 @@ pub fn router(state: ServerState, security: SecurityOptions) -> Router {
         app::request::provide_request_context(secure_cookies);
     };
     let leptos_routes = generate_route_list(app::App);
-    // Paths no route matches are rendered by the Leptos router's fallback,
-    // which sets the 404 status.
-    let not_found = leptos_axum::render_app_async_with_context(context.clone(), {
+    // Every page, and every path no route matches (rendered by the Leptos
+    // router's fallback, which sets the 404 status), as a complete document.
+    let render = app::document::page_handler(context, {
         let options = state.leptos.clone();
         move || app::shell(options.clone())
     });
+    let not_found = render.clone();
 
     let base = Router::new()
         .route("/healthz", get(health::healthz))
@@ -108,15 +109,11 @@ pub fn router(state: ServerState, security: SecurityOptions) -> Router {
     };
     base.route("/assets/{file}", get(assets::serve))
         .route("/robots.txt", get(assets::robots))
-        .leptos_routes_with_context(&state, leptos_routes, context, {
-            let options = state.leptos.clone();
-            move || app::shell(options.clone())
+        .leptos_routes_with_handler(leptos_routes, move |request: axum::extract::Request| {
+            render(request)
         })
         .merge_form_routes(forms.clone(), |path| !is_json_api(path))
-        .fallback(move |request: axum::extract::Request| {
-            let not_found = not_found.clone();
-            async move { not_found(request).await }
-        })
+        .fallback(move |request: axum::extract::Request| not_found(request))
         .with_state(state)
         // Listed from the innermost layer out: origin check, visitor and
         // session next to the handlers, the page cache around them (the JSON

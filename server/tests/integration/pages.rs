@@ -336,3 +336,90 @@ async fn wrong_methods_get_405_with_a_page_or_json_for_api_clients() {
     assert_eq!(body["request_id"], id);
     assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()));
 }
+
+/// Why `html` is not one complete, hydration-free document: Leptos's `<!>`
+/// placeholders are invalid markup, and nothing (such as its
+/// resource-resolution scripts) may follow `</html>`.
+fn document_problems(html: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Some(at) = html.find("<!>") {
+        let from = html[..at]
+            .char_indices()
+            .rev()
+            .nth(60)
+            .map_or(0, |(i, _)| i);
+        problems.push(format!("a <!> placeholder in …{}", &html[from..at + 3]));
+    }
+    match html.rfind("</html>") {
+        None => problems.push("no </html>".to_owned()),
+        Some(end) => {
+            let after = html[end + "</html>".len()..].trim();
+            if !after.is_empty() {
+                let after: String = after.chars().take(80).collect();
+                problems.push(format!("after </html>: {after}"));
+            }
+        }
+    }
+    problems
+}
+
+#[tokio::test]
+async fn pages_are_single_documents_without_hydration_markup() {
+    let app = seeded_app().await;
+    let mut checked = Vec::new();
+    // The notice page twice: rendered, then answered from the page cache.
+    for path in [
+        "/",
+        "/c/demo/privacy",
+        "/c/demo/privacy",
+        "/c/demo/privacy/versions",
+        "/c/demo/requests/new",
+        "/c/demo/cookies",
+        "/subprocessors",
+        "/login",
+        "/no/such/page",
+    ] {
+        let response = app.get(path).await;
+        checked.push((path.to_owned(), response.text().await.expect("body")));
+    }
+    // A status page written outside the router (a method no route takes).
+    let response = app
+        .client
+        .delete(app.url("/subprocessors"))
+        .send()
+        .await
+        .expect("request");
+    assert!(response.status().is_client_error());
+    checked.push((
+        "DELETE /subprocessors".to_owned(),
+        response.text().await.expect("body"),
+    ));
+    // A refused form, rendered again by its handler.
+    let new = "/c/demo/requests/new";
+    let csrf = app.csrf_on(new).await;
+    let response = app
+        .post_form(new, &csrf, &[("email", "not an address")])
+        .await;
+    assert_eq!(response.status(), 422);
+    checked.push((format!("POST {new}"), response.text().await.expect("body")));
+    // Admin pages.
+    app.sign_in(demo::DEMO_OWNER_EMAIL).await;
+    for path in [
+        "/admin/c/demo",
+        "/admin/c/demo/requests",
+        "/admin/c/demo/team",
+    ] {
+        let response = app.get(path).await;
+        assert_eq!(response.status(), 200, "{path}");
+        checked.push((path.to_owned(), response.text().await.expect("body")));
+    }
+    let problems: Vec<String> = checked
+        .iter()
+        .flat_map(|(path, html)| {
+            document_problems(html)
+                .into_iter()
+                .map(move |problem| format!("{path}: {problem}"))
+        })
+        .collect();
+    assert!(problems.is_empty(), "{problems:#?}");
+}

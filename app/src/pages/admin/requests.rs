@@ -392,7 +392,7 @@ fn RequestTimeline(detail: Detail) -> impl IntoView {
             let tag = (!e.visible_to_requester).then(|| view! { <span class="badge">"internal"</span> });
             view! {
                 <li class=class>
-                    <time datetime=e.at.to_rfc3339()>{when(e.at)}</time>
+                    <time datetime=e.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)>{when(e.at)}</time>
                     <p><strong>{e.kind.replace('_', " ")}</strong>" · "{e.author.clone()}" "{tag}</p>
                     {(!e.body.is_empty()).then(|| view! { <p class="message">{e.body.clone()}</p> })}
                 </li>

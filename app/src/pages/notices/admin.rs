@@ -118,7 +118,7 @@ pub fn NoticesPage() -> impl IntoView {
                                 <summary>"Cancel this version"</summary>
                                 <form method="post" action=cancel>
                                     <CsrfField/>
-                                    <Checkbox name="confirm" label="Yes, cancel it: the current version stays in effect and no further notices are sent." checked=false/>
+                                    <Checkbox name="confirm" id=format!("field-confirm-cancel-{}", kind.slug()) label="Yes, cancel it: the current version stays in effect and no further notices are sent." checked=false/>
                                     <button type="submit" class="btn danger small">"Cancel the scheduled version"</button>
                                 </form>
                             </details>
@@ -320,7 +320,7 @@ pub fn PublishPage() -> impl IntoView {
                     <summary>"Delete this draft"</summary>
                     <form method="post" action=format!("{base}/discard")>
                         <CsrfField/>
-                        <Checkbox name="confirm" label="Yes, delete the draft." checked=false/>
+                        <Checkbox name="confirm" id="field-confirm-discard" label="Yes, delete the draft." checked=false/>
                         <button type="submit" class="btn danger small">"Delete the draft"</button>
                     </form>
                 </details>
@@ -455,7 +455,7 @@ pub fn AudiencePage() -> impl IntoView {
                                 <summary>"Delete"</summary>
                                 <form method="post" action=delete>
                                     <CsrfField/>
-                                    <Checkbox name="confirm" label="Yes, delete this list." checked=false/>
+                                    <Checkbox name="confirm" id=format!("field-confirm-delete-{id}") label="Yes, delete this list." checked=false/>
                                     <button type="submit" class="btn danger small">"Delete the list"</button>
                                 </form>
                             </details>

@@ -60,7 +60,7 @@ pub fn RequestStatusPage() -> impl IntoView {
                 let body = (!e.body.is_empty()).then(|| view! { <p class="message">{e.body.clone()}</p> });
                 view! {
                     <li>
-                        <time datetime=e.at.to_rfc3339()>{e.at.format("%Y-%m-%d %H:%M").to_string()}</time>
+                        <time datetime=e.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)>{e.at.format("%Y-%m-%d %H:%M").to_string()}</time>
                         <p><strong>{heading}</strong></p>
                         {body}
                     </li>
