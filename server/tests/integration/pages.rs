@@ -173,34 +173,96 @@ async fn every_response_carries_the_security_headers() {
 
 #[tokio::test]
 async fn inline_scripts_carry_the_nonce_of_the_pages_policy() {
+    use app::backend::db::DbError;
+    use app::backend::db::schema::{campaigns, clinics};
+    use app::backend::services::notices::Publisher;
+    use app::backend::tenancy::Scope;
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+
     let app = seeded_app().await;
-    let response = app.get("/c/demo/privacy").await;
-    let csp = response.headers()["content-security-policy"]
-        .to_str()
-        .expect("ascii")
-        .to_owned();
-    let nonce = csp
-        .split("'nonce-")
-        .nth(1)
-        .and_then(|rest| rest.split('\'').next())
-        .expect("the page policy has a script nonce")
-        .to_owned();
-    let html = response.text().await.expect("body");
-    for script in html.split("<script").skip(1) {
-        let tag = script.split('>').next().unwrap_or_default();
-        assert!(
-            tag.contains(&format!("nonce=\"{nonce}\"")),
-            "script without the nonce: <script{tag}>"
-        );
-    }
-    // A second response gets a different nonce.
-    let again = app.get("/c/demo/privacy").await;
-    assert!(
-        !again.headers()["content-security-policy"]
+    // A change notice still being sent: its progress page refreshes itself
+    // with a script.
+    let clinic: uuid::Uuid = app
+        .db
+        .scoped(Scope::System, |c| {
+            Box::pin(async move {
+                Ok::<_, DbError>(
+                    clinics::table
+                        .filter(clinics::slug.eq("demo"))
+                        .select(clinics::id)
+                        .first(c)
+                        .await?,
+                )
+            })
+        })
+        .await
+        .expect("demo clinic");
+    let publisher = Publisher::Clinic(app::domain::clinic::ClinicId(clinic));
+    crate::notices::schedule_material_change(&app, publisher, "Revised.").await;
+    let campaign: uuid::Uuid = app
+        .db
+        .scoped(Scope::System, move |c| {
+            Box::pin(async move {
+                let id = campaigns::table
+                    .filter(campaigns::clinic_id.eq(clinic))
+                    .select(campaigns::id)
+                    .first(c)
+                    .await?;
+                diesel::update(campaigns::table.find(id))
+                    .set((
+                        campaigns::status.eq("sending"),
+                        campaigns::finished_at.eq(None::<chrono::DateTime<chrono::Utc>>),
+                    ))
+                    .execute(c)
+                    .await?;
+                Ok::<_, DbError>(id)
+            })
+        })
+        .await
+        .expect("campaign");
+    app.sign_in(demo::DEMO_OWNER_EMAIL).await;
+
+    for path in [
+        "/c/demo/privacy".to_owned(),
+        format!("/admin/c/demo/notices/campaigns/{campaign}"),
+    ] {
+        let response = app.get(&path).await;
+        assert_eq!(response.status(), 200, "{path}");
+        let csp = response.headers()["content-security-policy"]
             .to_str()
             .expect("ascii")
-            .contains(&nonce)
-    );
+            .to_owned();
+        let nonce = csp
+            .split("'nonce-")
+            .nth(1)
+            .and_then(|rest| rest.split('\'').next())
+            .expect("the page policy has a script nonce")
+            .to_owned();
+        let html = response.text().await.expect("body");
+        let scripts: Vec<&str> = html
+            .split("<script")
+            .skip(1)
+            .map(|script| script.split('>').next().unwrap_or_default())
+            .collect();
+        for tag in &scripts {
+            assert!(
+                tag.contains(&format!("nonce=\"{nonce}\"")),
+                "{path}: script without the nonce: <script{tag}>"
+            );
+        }
+        if path.contains("/campaigns/") {
+            assert!(!scripts.is_empty(), "the live page has its script: {html}");
+        }
+        // A second response gets a different nonce.
+        let again = app.get(&path).await;
+        assert!(
+            !again.headers()["content-security-policy"]
+                .to_str()
+                .expect("ascii")
+                .contains(&nonce)
+        );
+    }
 }
 
 #[tokio::test]
