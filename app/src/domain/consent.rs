@@ -1,8 +1,9 @@
 //! Consent: the purposes a clinic asks about (with their legal basis), the
 //! cookies that serve them, the configuration version a visitor chooses
 //! against, the choices themselves (with Global Privacy Control applied),
-//! and the receipt that proves a choice: a JWS (RFC 7515, `EdDSA` per RFC
-//! 8037) whose payload uses ISO/IEC TS 27560 field names where they fit.
+//! and the receipt that proves a choice: a JWS (RFC 7515) signed with
+//! Ed25519 under its fully-specified JOSE name `Ed25519` (RFC 9864), whose
+//! payload uses ISO/IEC TS 27560 field names where they fit.
 
 use std::collections::BTreeMap;
 
@@ -616,8 +617,17 @@ pub fn key_id(public: &VerifyingKey) -> String {
     hex::encode(&Sha256::digest(public.as_bytes())[..8])
 }
 
+/// The JOSE algorithm new receipts are signed with: Ed25519 under the
+/// fully-specified name RFC 9864 registers.
+pub const RECEIPT_ALG: &str = "Ed25519";
+
+/// The polymorphic name (RFC 8037) receipts were signed under before; RFC
+/// 9864 deprecates it, but those receipts are the same Ed25519 signatures
+/// and still verify.
+pub const RECEIPT_ALG_DEPRECATED: &str = "EdDSA";
+
 /// Signs receipts with one clinic's key, as compact JWS (RFC 7515) with
-/// EdDSA (RFC 8037).
+/// alg [`RECEIPT_ALG`].
 ///
 /// Signing runs on AWS-LC, whose Ed25519 measured about twice as fast as
 /// ed25519-dalek on the portal's machines (9 against 16 µs for a receipt),
@@ -640,7 +650,7 @@ impl ReceiptSigner {
         let public = SigningKey::from_bytes(secret).verifying_key();
         let kid = key_id(&public);
         let header =
-            serde_json::json!({ "alg": "EdDSA", "typ": "consent-receipt+jwt", "kid": kid });
+            serde_json::json!({ "alg": RECEIPT_ALG, "typ": "consent-receipt+jwt", "kid": kid });
         let mut prefix = URL_SAFE_NO_PAD.encode(header.to_string());
         prefix.push('.');
         Ok(Self {
@@ -679,7 +689,7 @@ impl ReceiptSigner {
 pub enum ReceiptError {
     #[error("a receipt is three base64url parts separated by dots")]
     Malformed,
-    #[error("the receipt is not signed with EdDSA")]
+    #[error("the receipt's alg is neither Ed25519 nor its older name EdDSA")]
     Algorithm,
     #[error("the signature does not match")]
     Signature,
@@ -687,7 +697,10 @@ pub enum ReceiptError {
     Key,
 }
 
-/// Verifies a compact JWS receipt with `key` and returns its claims.
+/// Verifies a compact JWS receipt with `key` and returns its claims. The
+/// header's `alg` must name Ed25519: [`RECEIPT_ALG`], or
+/// [`RECEIPT_ALG_DEPRECATED`] as receipts issued before say; any other
+/// algorithm is refused before the signature is looked at.
 pub fn verify_receipt(jws: &str, key: &VerifyingKey) -> Result<Receipt, ReceiptError> {
     let mut parts = jws.split('.');
     let (Some(header), Some(payload), Some(signature), None) =
@@ -702,7 +715,8 @@ pub fn verify_receipt(jws: &str, key: &VerifyingKey) -> Result<Receipt, ReceiptE
     };
     let header: serde_json::Value =
         serde_json::from_slice(&decode(header)?).map_err(|_| ReceiptError::Malformed)?;
-    if header.get("alg").and_then(|a| a.as_str()) != Some("EdDSA") {
+    let alg = header.get("alg").and_then(|a| a.as_str());
+    if alg != Some(RECEIPT_ALG) && alg != Some(RECEIPT_ALG_DEPRECATED) {
         return Err(ReceiptError::Algorithm);
     }
     let signature: [u8; 64] = decode(signature)?
@@ -715,11 +729,13 @@ pub fn verify_receipt(jws: &str, key: &VerifyingKey) -> Result<Receipt, ReceiptE
 }
 
 /// The public key as a JSON Web Key (RFC 8037), for offline verification.
+/// Its `alg` is [`RECEIPT_ALG`], the name new receipts are signed under, so
+/// libraries that match a key to a receipt by algorithm find it.
 pub fn public_jwk(key: &VerifyingKey) -> serde_json::Value {
     serde_json::json!({
         "kty": "OKP",
         "crv": "Ed25519",
-        "alg": "EdDSA",
+        "alg": RECEIPT_ALG,
         "use": "sig",
         "kid": key_id(key),
         "x": URL_SAFE_NO_PAD.encode(key.as_bytes()),
@@ -934,8 +950,55 @@ mod tests {
                     .expect("base64"),
             )
             .expect("JSON");
-            assert_eq!(header["alg"], "EdDSA");
+            assert_eq!(header["alg"], "Ed25519");
             assert_eq!(header["kid"], key_id(&key.verifying_key()));
+        }
+    }
+
+    /// `claims` signed with `key` under a header naming `alg`.
+    fn signed_under(alg: &str, claims: &[u8], key: &SigningKey) -> String {
+        use ed25519_dalek::Signer as _;
+        let header = serde_json::json!({
+            "alg": alg, "typ": "consent-receipt+jwt", "kid": key_id(&key.verifying_key()),
+        });
+        let signing_input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims)
+        );
+        let signature = key.sign(signing_input.as_bytes());
+        format!(
+            "{signing_input}.{}",
+            URL_SAFE_NO_PAD.encode(signature.to_bytes())
+        )
+    }
+
+    #[test]
+    fn receipts_and_their_key_name_ed25519_and_the_deprecated_eddsa_still_verifies() {
+        let key = SigningKey::from_bytes(&[7u8; 32]);
+        let receipt = sample_receipt(uuid::Uuid::nil(), &[("necessary", true)]);
+        let jws = ReceiptSigner::new(&[7u8; 32]).expect("key").sign(&receipt);
+        let header: serde_json::Value = serde_json::from_slice(
+            &URL_SAFE_NO_PAD
+                .decode(jws.split('.').next().expect("header"))
+                .expect("base64"),
+        )
+        .expect("JSON");
+        assert_eq!(header["alg"], "Ed25519", "RFC 9864's fully-specified name");
+        assert_eq!(public_jwk(&key.verifying_key())["alg"], "Ed25519");
+
+        let claims = serde_json::to_vec(&receipt).expect("JSON");
+        assert_eq!(
+            verify_receipt(&signed_under("EdDSA", &claims, &key), &key.verifying_key()),
+            Ok(receipt.clone()),
+            "receipts issued under the deprecated name stay valid"
+        );
+        for alg in ["none", "HS256", "ES256", "Ed448", "ed25519", "EDDSA", ""] {
+            assert_eq!(
+                verify_receipt(&signed_under(alg, &claims, &key), &key.verifying_key()),
+                Err(ReceiptError::Algorithm),
+                "alg {alg:?} is refused"
+            );
         }
     }
 

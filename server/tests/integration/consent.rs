@@ -159,6 +159,64 @@ async fn a_receipt_from_the_api_verifies_with_the_published_key_and_not_after_on
     app.stop().await;
 }
 
+/// Verifies `jws` with the `jose` library of Node.js
+/// (`end2end/support/verify-receipt.mjs`) against the JWK set `keys`, as an
+/// outside party would; the verified payload, or what the script said.
+async fn verify_with_node_jose(keys: &str, jws: &str) -> Result<Value, String> {
+    let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../end2end"));
+    assert!(
+        root.join("node_modules/jose").is_dir(),
+        "verifying receipts with Node's jose needs the npm packages: run `npm ci` in end2end/ (scripts/test does)"
+    );
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let (keys_file, jws_file) = (dir.path().join("keys.json"), dir.path().join("receipt.jws"));
+    std::fs::write(&keys_file, keys).expect("write the keys");
+    std::fs::write(&jws_file, jws).expect("write the receipt");
+    let output = tokio::process::Command::new("node")
+        .arg("support/verify-receipt.mjs")
+        .arg(&keys_file)
+        .arg(&jws_file)
+        .current_dir(root)
+        .output()
+        .await
+        .expect("node runs");
+    if output.status.success() {
+        Ok(serde_json::from_slice(&output.stdout).expect("the payload is JSON"))
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
+#[tokio::test]
+async fn a_receipt_verifies_with_node_jose_under_the_algorithm_name_ed25519() {
+    let app = demo_app(None).await;
+    let body = json!({ "choices": { "analytics": true, "video": false } });
+    let response = post_json(&app, &body.to_string(), &[]).await;
+    assert_eq!(response.status(), 201);
+    let recorded: Value = response.json().await.expect("JSON");
+    let jws = recorded["receipt_jws"].as_str().expect("receipt");
+    let keys = app.text("/c/demo/consent-receipt-key").await;
+
+    let payload = verify_with_node_jose(&keys, jws)
+        .await
+        .unwrap_or_else(|e| panic!("jose refused the receipt: {e}"));
+    assert_eq!(payload, recorded["receipt"], "jose reads the same claims");
+    assert_eq!(payload["purposes"][1]["consent_status"], "given");
+
+    let mut tampered = jws.as_bytes().to_vec();
+    let at = jws.find('.').expect("dot") + 10;
+    tampered[at] = if tampered[at] == b'x' { b'y' } else { b'x' };
+    let tampered = String::from_utf8(tampered).expect("ascii");
+    let refused = verify_with_node_jose(&keys, &tampered)
+        .await
+        .expect_err("a changed receipt does not verify");
+    assert!(
+        refused.contains("signature verification failed"),
+        "{refused}"
+    );
+    app.stop().await;
+}
+
 /// A body, its extra headers, the expected status and a phrase of the answer.
 type Case = (String, Vec<(&'static str, &'static str)>, u16, &'static str);
 
