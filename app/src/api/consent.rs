@@ -38,6 +38,7 @@ use crate::domain::consent::{
     self as rules, Channel, Choices, CookieForm, PurposeForm, Source, StoredChoice,
 };
 use crate::domain::forms::FieldErrors;
+use crate::domain::locale;
 use crate::domain::permissions::ClinicPermission;
 use crate::domain::text::parse_date;
 
@@ -325,6 +326,16 @@ async fn api_record(
         choices: body.choices,
         source: body.source,
         gpc: body.gpc || sends_gpc(&headers),
+        // The banner says which language it asked in; other callers are
+        // taken at their Accept-Language.
+        language: body.language.unwrap_or_else(|| {
+            locale::negotiate(
+                None,
+                None,
+                header_text(&headers, http::header::ACCEPT_LANGUAGE),
+                locale::Locale::En,
+            )
+        }),
     };
     match consent::record(&state, &published, submission).await {
         Ok(recorded) => {
@@ -482,6 +493,7 @@ async fn settings_page_choice(Path(slug): Path<String>, args: EditArgs) -> Respo
         choices,
         source: Source::SettingsPage,
         gpc,
+        language: args.page.locale(),
     };
     match consent::record(&state, &published, submission).await {
         Ok(recorded) => {
