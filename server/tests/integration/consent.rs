@@ -348,6 +348,93 @@ async fn receipt_claims_take_their_iso_iec_ts_27560_names_and_state_the_clinics_
     app.stop().await;
 }
 
+#[tokio::test]
+async fn a_fresh_receipt_conforms_to_the_json_schema_published_beside_the_key() {
+    let app = demo_app(None).await;
+    let schema_path = "/c/demo/consent-receipt-schema.json";
+    let response = app.get(schema_path).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/schema+json"
+    );
+    let schema: Value = response.json().await.expect("JSON");
+    assert_eq!(
+        schema["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
+    assert_eq!(
+        schema["$id"],
+        app.url(schema_path),
+        "an absolute $id under the portal's base URL"
+    );
+    assert!(app.url(schema_path).starts_with("http"));
+    assert_eq!(
+        config(&app).await["receipt_schema_url"],
+        app.url(schema_path)
+    );
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .expect("a valid draft 2020-12 schema");
+    let problems = |payload: &Value| -> Vec<String> {
+        validator
+            .iter_errors(payload)
+            .map(|e| format!("{}: {e}", e.instance_path()))
+            .collect()
+    };
+
+    let body = json!({ "choices": { "analytics": true, "video": false } });
+    let recorded: Value = post_json(&app, &body.to_string(), &[("origin", WEBSITE)])
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(recorded["receipt_schema_url"], app.url(schema_path));
+    // The payload exactly as signed, not the copy beside it in the answer.
+    let jws = recorded["receipt_jws"].as_str().expect("receipt");
+    let payload: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(jws.split('.').nth(1).expect("payload"))
+            .expect("base64url"),
+    )
+    .expect("JSON");
+    assert_eq!(payload, recorded["receipt"]);
+    assert_eq!(problems(&payload), Vec::<String>::new(), "{payload:#}");
+
+    // Receipts issued before, of schema version 1.0, are described too.
+    let v1 = json!({
+        "schema_version": "1.0",
+        "receipt_id": payload["receipt_id"],
+        "record_id": payload["record_id"],
+        "timestamp": payload["event_time"],
+        "pii_principal_id": payload["pii_principal_id"],
+        "pii_controller": "Lindenhof Family Clinic MVZ GmbH",
+        "notice": payload["privacy_notice"],
+        "collection_method": "banner",
+        "global_privacy_control": false,
+        "purposes": payload["purposes"],
+    });
+    assert_eq!(problems(&v1), Vec::<String>::new());
+
+    // A claim under another name, or a version mixing both, does not conform.
+    let mut renamed = payload.clone();
+    let time = renamed["event_time"].take();
+    renamed["timestamp"] = time;
+    assert!(!problems(&renamed).is_empty());
+    let mut mixed = payload.clone();
+    mixed["schema_version"] = json!("1.0");
+    assert!(!problems(&mixed).is_empty());
+
+    assert_eq!(
+        app.get("/c/nowhere/consent-receipt-schema.json")
+            .await
+            .status(),
+        404
+    );
+    app.stop().await;
+}
+
 /// A body, its extra headers, the expected status and a phrase of the answer.
 type Case = (String, Vec<(&'static str, &'static str)>, u16, &'static str);
 
