@@ -124,7 +124,7 @@
 
   function post(choices, onDone, onError) {
     var stored = readStored();
-    var body = { choices: choices, content_hash: config.content_hash, gpc: gpc, source: 'banner' };
+    var body = { choices: choices, content_hash: config.content_hash, gpc: gpc, source: 'banner', language: lang };
     if (stored) body.subject_id = stored.s;
     fetch(api + '/consents', {
       method: 'POST',

@@ -4,9 +4,10 @@
 #![no_main]
 
 use app::domain::consent::{
-    Channel, Localized, PublishedPurpose, Receipt, ReceiptInput, ReceiptSigner,
+    Channel, Localized, PublishedPurpose, Receipt, ReceiptInput, ReceiptSigner, VerifiedReceipt,
     parse_posted_choice, resolve_choices, verify_receipt,
 };
+use app::domain::locale::Locale;
 use chrono::{TimeZone, Utc};
 use ed25519_dalek::SigningKey;
 use libfuzzer_sys::fuzz_target;
@@ -60,9 +61,14 @@ fuzz_target!(|data: &[u8]| {
         recorded_at: Utc.timestamp_opt(1_800_000_000, 0).unwrap(),
         subject_id: subject,
         controller: "Fuzz Clinic",
+        controller_contact: "privacy@fuzz.example",
+        controller_url: "https://portal.example/c/fuzz/privacy".to_owned(),
+        jurisdiction: "DE",
+        language: posted.language.unwrap_or(Locale::En),
         config_version: 1,
         content_hash: "hash",
         notice_url: "https://portal.example/c/fuzz/cookies".to_owned(),
+        retention_days: 1095,
         source: posted.source,
         gpc: posted.gpc,
         purposes: &purposes,
@@ -71,7 +77,10 @@ fuzz_target!(|data: &[u8]| {
     let key = SigningKey::from_bytes(&[9; 32]);
     let signer = ReceiptSigner::new(&[9; 32]).expect("a 32-byte seed is a key");
     let jws = signer.sign(&receipt);
-    assert_eq!(verify_receipt(&jws, &key.verifying_key()).as_ref(), Ok(&receipt));
+    assert_eq!(
+        verify_receipt(&jws, &key.verifying_key()),
+        Ok(VerifiedReceipt::V2(receipt))
+    );
     let other = SigningKey::from_bytes(&[10; 32]);
     assert!(verify_receipt(&jws, &other.verifying_key()).is_err());
 });

@@ -1,7 +1,8 @@
 //! Consent: the JSON API the banner calls (CORS limited to the clinic's
 //! websites, rate limited per address, strictly validated), the banner
-//! script, the receipt key, the OpenAPI document, the public settings page's
-//! form, and the admin forms and exports under `/admin/c/{clinic}/consent`.
+//! script, the receipt key and the JSON Schema of receipts, the OpenAPI
+//! document, the public settings page's form, and the admin forms and
+//! exports under `/admin/c/{clinic}/consent`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -38,6 +39,7 @@ use crate::domain::consent::{
     self as rules, Channel, Choices, CookieForm, PurposeForm, Source, StoredChoice,
 };
 use crate::domain::forms::FieldErrors;
+use crate::domain::locale;
 use crate::domain::permissions::ClinicPermission;
 use crate::domain::text::parse_date;
 
@@ -52,6 +54,9 @@ pub const CHOICE_MAX_AGE_DAYS: i64 = 180;
 pub const CONSENT_JS: &str = include_str!("../../../public/consent.js");
 /// The consent API's OpenAPI document.
 pub const OPENAPI: &str = include_str!("../../../docs/consent-api.openapi.json");
+/// The JSON Schema of receipt payloads, without its `$id` (the address it is
+/// served at, under the portal's base URL).
+pub const RECEIPT_SCHEMA: &str = include_str!("../../../docs/consent-receipt.schema.json");
 
 /// Routes of this module.
 pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
@@ -69,6 +74,10 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/api/v1/openapi.json", get(openapi)),
         ("/c/{clinic}/consent.js", get(script)),
         ("/c/{clinic}/consent-receipt-key", get(receipt_key)),
+        (
+            "/c/{clinic}/consent-receipt-schema.json",
+            get(receipt_schema),
+        ),
         ("/c/{clinic}/cookies", post(settings_page_choice)),
         (
             "/admin/c/{clinic}/consent/purposes/new",
@@ -217,6 +226,7 @@ fn config_json(state: &AppState, published: &Published) -> serde_json::Value {
         "settings_url": state.settings.url(&format!("/c/{}/cookies", published.slug)),
         "privacy_url": state.settings.url(&format!("/c/{}/privacy", published.slug)),
         "receipt_key_url": state.settings.url(&format!("/c/{}/consent-receipt-key", published.slug)),
+        "receipt_schema_url": receipt_schema_url(state, &published.slug),
         "consents_url": state.settings.url(&format!("/api/v1/c/{}/consents", published.slug)),
     })
 }
@@ -253,6 +263,7 @@ struct RecordedBody<'a> {
     receipt: &'a rules::Receipt,
     receipt_jws: &'a str,
     receipt_key_url: String,
+    receipt_schema_url: String,
 }
 
 async fn api_record(
@@ -325,6 +336,16 @@ async fn api_record(
         choices: body.choices,
         source: body.source,
         gpc: body.gpc || sends_gpc(&headers),
+        // The banner says which language it asked in; other callers are
+        // taken at their Accept-Language.
+        language: body.language.unwrap_or_else(|| {
+            locale::negotiate(
+                None,
+                None,
+                header_text(&headers, http::header::ACCEPT_LANGUAGE),
+                locale::Locale::En,
+            )
+        }),
     };
     match consent::record(&state, &published, submission).await {
         Ok(recorded) => {
@@ -340,6 +361,7 @@ async fn api_record(
                 receipt_key_url: state
                     .settings
                     .url(&format!("/c/{}/consent-receipt-key", published.slug)),
+                receipt_schema_url: receipt_schema_url(&state, &published.slug),
             };
             respond((StatusCode::CREATED, axum::Json(body)).into_response())
         }
@@ -424,6 +446,44 @@ async fn receipt_key(State(state): State<AppState>, Path(slug): Path<String>) ->
     }
 }
 
+/// Where the JSON Schema of a clinic's receipts is served; also its `$id`.
+fn receipt_schema_url(state: &AppState, slug: &str) -> String {
+    state
+        .settings
+        .url(&format!("/c/{slug}/consent-receipt-schema.json"))
+}
+
+/// The JSON Schema of receipt payloads, beside the clinic's key, so that a
+/// party holding a receipt finds both at the clinic's address. Its `$id` is
+/// that absolute address.
+async fn receipt_schema(State(state): State<AppState>, Path(slug): Path<String>) -> Response {
+    let published = match find(&state, &slug).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let mut schema: serde_json::Value = match serde_json::from_str(RECEIPT_SCHEMA) {
+        Ok(schema) => schema,
+        Err(e) => {
+            tracing::error!(error = %e, "the receipt schema is not JSON");
+            return api_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The receipt schema is unavailable just now.",
+                &[],
+            );
+        }
+    };
+    schema["$id"] = json!(receipt_schema_url(&state, &published.slug));
+    (
+        [
+            (CONTENT_TYPE, "application/schema+json"),
+            (CACHE_CONTROL, "public, max-age=3600"),
+            (ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+        ],
+        schema.to_string(),
+    )
+        .into_response()
+}
+
 // ---------------------------------------------------------------------------
 // The public settings page (works without JavaScript)
 
@@ -482,6 +542,7 @@ async fn settings_page_choice(Path(slug): Path<String>, args: EditArgs) -> Respo
         choices,
         source: Source::SettingsPage,
         gpc,
+        language: args.page.locale(),
     };
     match consent::record(&state, &published, submission).await {
         Ok(recorded) => {

@@ -168,6 +168,7 @@ async fn save(
         choices: posted_choices(&published, &form),
         source: Source::Patient,
         gpc: false,
+        language: page.locale(),
     };
     match consent::record(&state, &published, submission).await {
         Ok(recorded) => see_other(&format!(

@@ -123,6 +123,12 @@ impl PageRequest {
         self.uri.path().to_owned()
     }
 
+    /// The language the pages of this request are shown in, chosen as the
+    /// page renderer chooses it.
+    pub fn locale(&self) -> crate::domain::locale::Locale {
+        crate::request::negotiate_locale(self.query("lang").as_deref(), &self.headers)
+    }
+
     /// The same request addressed to another path (a form that posts to
     /// `/x/invite` re-renders the page at `/x`).
     pub fn at(mut self, path: &str) -> Self {

@@ -88,6 +88,9 @@ async fn save_rules(
             see_other(&path)
         }
         Ok(changed) => {
+            // Receipts state the consent records' period: issue new ones
+            // with the rule just saved.
+            state.consent.forget();
             flash(
                 &session,
                 Flash::success(format!(

@@ -1,8 +1,9 @@
 //! Consent: the purposes a clinic asks about (with their legal basis), the
 //! cookies that serve them, the configuration version a visitor chooses
 //! against, the choices themselves (with Global Privacy Control applied),
-//! and the receipt that proves a choice: a JWS (RFC 7515, `EdDSA` per RFC
-//! 8037) whose payload uses ISO/IEC TS 27560 field names where they fit.
+//! and the receipt that proves a choice: a JWS (RFC 7515) signed with
+//! Ed25519 under its fully-specified JOSE name `Ed25519` (RFC 9864), whose
+//! payload uses ISO/IEC TS 27560 field names where they fit.
 
 use std::collections::BTreeMap;
 
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::forms::FieldErrors;
+use super::locale::Locale;
 use super::text::{clean_optional_text, clean_text};
 
 catalog!(
@@ -473,6 +475,8 @@ struct PostedBody {
     gpc: bool,
     #[serde(default)]
     source: Option<String>,
+    #[serde(default)]
+    language: Option<String>,
 }
 
 /// A choice posted to the consent API, its fields checked.
@@ -484,6 +488,8 @@ pub struct PostedChoice {
     pub content_hash: Option<String>,
     pub gpc: bool,
     pub source: Source,
+    /// The language the visitor was asked in, when the caller says so.
+    pub language: Option<Locale>,
 }
 
 /// Why a posted body is not a choice.
@@ -514,6 +520,14 @@ pub fn parse_posted_choice(body: &[u8]) -> Result<PostedChoice, PostedChoiceErro
             Source::Api
         }
     };
+    // Exactly a supported tag: the receipt states the language as sent.
+    let language = body.language.as_deref().and_then(|tag| {
+        let locale = Locale::ALL.into_iter().find(|l| l.tag() == tag);
+        if locale.is_none() {
+            problems.push(Problem::new("/language", "must be \"en\" or \"uk\""));
+        }
+        locale
+    });
     if !problems.is_empty() {
         return Err(PostedChoiceError::Invalid(problems));
     }
@@ -523,6 +537,7 @@ pub fn parse_posted_choice(body: &[u8]) -> Result<PostedChoice, PostedChoiceErro
         content_hash: body.content_hash,
         gpc: body.gpc,
         source,
+        language,
     })
 }
 
@@ -534,21 +549,88 @@ pub struct ReceiptPurpose {
     pub consent_status: String,
 }
 
-/// The claims of a consent receipt. Field names follow ISO/IEC TS 27560
-/// (as mapped by the W3C DPV community group) where one exists.
+/// The claims of a consent receipt (schema version [`RECEIPT_SCHEMA_VERSION`]).
+/// Field names are those of ISO/IEC TS 27560 (as the W3C DPV community
+/// group's guide maps them) wherever the specification has the field;
+/// `receipt_id`, `record_retention_period` and `global_privacy_control` are
+/// the portal's own.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Receipt {
     pub schema_version: String,
     pub receipt_id: String,
     pub record_id: String,
     /// When the choice was recorded (RFC 3339, UTC).
+    pub event_time: String,
+    pub pii_principal_id: String,
+    /// The clinic, the only controller of what the visitor chose.
+    pub pii_controllers: Vec<ReceiptParty>,
+    /// The notice the choice answered: the configuration version and the
+    /// page that asked.
+    pub privacy_notice: ReceiptNotice,
+    /// The language the notice was shown in (BCP 47).
+    pub language: String,
+    /// ISO 3166-1 alpha-2 code of the country whose law governs the choice.
+    pub jurisdiction: String,
+    /// Where the choice is changed or withdrawn: the page that asked.
+    pub withdrawal_method: String,
+    /// How long the portal keeps this consent record, counted from
+    /// `event_time` (ISO 8601 duration); it is then deleted.
+    pub record_retention_period: String,
+    pub collection_method: String,
+    pub global_privacy_control: bool,
+    pub purposes: Vec<ReceiptPurpose>,
+}
+
+/// A party named in a receipt, with the TS 27560 party fields the portal
+/// knows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptParty {
+    /// Legal name.
+    pub party_name: String,
+    /// `pii_controller`.
+    pub party_role: String,
+    /// The privacy contact's email address.
+    pub party_contact: String,
+    /// The party's privacy notice, which names its full contact details.
+    pub party_url: String,
+}
+
+/// The claims of a receipt of schema version [`RECEIPT_SCHEMA_VERSION_1`],
+/// as receipts were issued before version 2 renamed them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptV1 {
+    pub schema_version: String,
+    pub receipt_id: String,
+    pub record_id: String,
+    /// When the choice was recorded (RFC 3339, UTC).
     pub timestamp: String,
     pub pii_principal_id: String,
+    /// The clinic's legal name.
     pub pii_controller: String,
     pub notice: ReceiptNotice,
     pub collection_method: String,
     pub global_privacy_control: bool,
     pub purposes: Vec<ReceiptPurpose>,
+}
+
+/// The claims of a verified receipt, in the schema version it was issued
+/// with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VerifiedReceipt {
+    /// Version 2: the receipts issued now.
+    V2(Receipt),
+    /// Version 1: receipts issued before.
+    V1(ReceiptV1),
+}
+
+impl VerifiedReceipt {
+    /// Each purpose's lawful basis and state.
+    pub fn purposes(&self) -> &[ReceiptPurpose] {
+        match self {
+            Self::V2(r) => &r.purposes,
+            Self::V1(r) => &r.purposes,
+        }
+    }
 }
 
 /// The configuration version the choice was made against.
@@ -564,20 +646,40 @@ pub struct ReceiptInput<'a> {
     pub record_id: uuid::Uuid,
     pub recorded_at: DateTime<Utc>,
     pub subject_id: &'a str,
+    /// The clinic's legal name.
     pub controller: &'a str,
+    /// The clinic's privacy contact (an email address).
+    pub controller_contact: &'a str,
+    /// The clinic's privacy notice.
+    pub controller_url: String,
+    /// ISO 3166-1 alpha-2 code of the clinic's country.
+    pub jurisdiction: &'a str,
+    /// The language the visitor was asked in.
+    pub language: Locale,
     pub config_version: i32,
     pub content_hash: &'a str,
+    /// The page that asked, where the choice is also changed or withdrawn.
     pub notice_url: String,
+    /// How long the clinic keeps consent records, in days.
+    pub retention_days: i32,
     pub source: Source,
     pub gpc: bool,
     pub purposes: &'a [PublishedPurpose],
     pub choices: &'a Choices,
 }
 
-/// Receipt format version.
-pub const RECEIPT_SCHEMA_VERSION: &str = "1.0";
+/// Schema version of the receipts issued now.
+pub const RECEIPT_SCHEMA_VERSION: &str = "2.0";
+
+/// Schema version of the receipts issued before the claims took their
+/// ISO/IEC TS 27560 names; they stay readable.
+pub const RECEIPT_SCHEMA_VERSION_1: &str = "1.0";
+
+/// The role a receipt gives the clinic in `pii_controllers`.
+pub const CONTROLLER_ROLE: &str = "pii_controller";
 
 impl Receipt {
+    /// The receipt of a choice just made.
     pub fn new(input: &ReceiptInput<'_>) -> Self {
         let purposes = input
             .purposes
@@ -594,16 +696,25 @@ impl Receipt {
             schema_version: RECEIPT_SCHEMA_VERSION.to_owned(),
             receipt_id: input.record_id.to_string(),
             record_id: input.record_id.to_string(),
-            timestamp: input
+            event_time: input
                 .recorded_at
                 .to_rfc3339_opts(SecondsFormat::Micros, true),
             pii_principal_id: input.subject_id.to_owned(),
-            pii_controller: input.controller.to_owned(),
-            notice: ReceiptNotice {
+            pii_controllers: vec![ReceiptParty {
+                party_name: input.controller.to_owned(),
+                party_role: CONTROLLER_ROLE.to_owned(),
+                party_contact: input.controller_contact.to_owned(),
+                party_url: input.controller_url.clone(),
+            }],
+            privacy_notice: ReceiptNotice {
                 version: input.config_version,
                 content_hash: input.content_hash.to_owned(),
                 url: input.notice_url.clone(),
             },
+            language: input.language.tag().to_owned(),
+            jurisdiction: input.jurisdiction.to_owned(),
+            withdrawal_method: input.notice_url.clone(),
+            record_retention_period: format!("P{}D", input.retention_days),
             collection_method: input.source.as_str().to_owned(),
             global_privacy_control: input.gpc,
             purposes,
@@ -616,8 +727,17 @@ pub fn key_id(public: &VerifyingKey) -> String {
     hex::encode(&Sha256::digest(public.as_bytes())[..8])
 }
 
+/// The JOSE algorithm new receipts are signed with: Ed25519 under the
+/// fully-specified name RFC 9864 registers.
+pub const RECEIPT_ALG: &str = "Ed25519";
+
+/// The polymorphic name (RFC 8037) receipts were signed under before; RFC
+/// 9864 deprecates it, but those receipts are the same Ed25519 signatures
+/// and still verify.
+pub const RECEIPT_ALG_DEPRECATED: &str = "EdDSA";
+
 /// Signs receipts with one clinic's key, as compact JWS (RFC 7515) with
-/// EdDSA (RFC 8037).
+/// alg [`RECEIPT_ALG`].
 ///
 /// Signing runs on AWS-LC, whose Ed25519 measured about twice as fast as
 /// ed25519-dalek on the portal's machines (9 against 16 µs for a receipt),
@@ -640,7 +760,7 @@ impl ReceiptSigner {
         let public = SigningKey::from_bytes(secret).verifying_key();
         let kid = key_id(&public);
         let header =
-            serde_json::json!({ "alg": "EdDSA", "typ": "consent-receipt+jwt", "kid": kid });
+            serde_json::json!({ "alg": RECEIPT_ALG, "typ": "consent-receipt+jwt", "kid": kid });
         let mut prefix = URL_SAFE_NO_PAD.encode(header.to_string());
         prefix.push('.');
         Ok(Self {
@@ -679,16 +799,22 @@ impl ReceiptSigner {
 pub enum ReceiptError {
     #[error("a receipt is three base64url parts separated by dots")]
     Malformed,
-    #[error("the receipt is not signed with EdDSA")]
+    #[error("the receipt's alg is neither Ed25519 nor its older name EdDSA")]
     Algorithm,
     #[error("the signature does not match")]
     Signature,
     #[error("the key is not an Ed25519 key")]
     Key,
+    #[error("the receipt's schema version {0:?} is not one the portal issues")]
+    Version(String),
 }
 
-/// Verifies a compact JWS receipt with `key` and returns its claims.
-pub fn verify_receipt(jws: &str, key: &VerifyingKey) -> Result<Receipt, ReceiptError> {
+/// Verifies a compact JWS receipt with `key` and returns its claims, read by
+/// the schema version they name (2.0, or 1.0 as issued before). The
+/// header's `alg` must name Ed25519: [`RECEIPT_ALG`], or
+/// [`RECEIPT_ALG_DEPRECATED`] as receipts issued before say; any other
+/// algorithm is refused before the signature is looked at.
+pub fn verify_receipt(jws: &str, key: &VerifyingKey) -> Result<VerifiedReceipt, ReceiptError> {
     let mut parts = jws.split('.');
     let (Some(header), Some(payload), Some(signature), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -702,7 +828,8 @@ pub fn verify_receipt(jws: &str, key: &VerifyingKey) -> Result<Receipt, ReceiptE
     };
     let header: serde_json::Value =
         serde_json::from_slice(&decode(header)?).map_err(|_| ReceiptError::Malformed)?;
-    if header.get("alg").and_then(|a| a.as_str()) != Some("EdDSA") {
+    let alg = header.get("alg").and_then(|a| a.as_str());
+    if alg != Some(RECEIPT_ALG) && alg != Some(RECEIPT_ALG_DEPRECATED) {
         return Err(ReceiptError::Algorithm);
     }
     let signature: [u8; 64] = decode(signature)?
@@ -711,15 +838,33 @@ pub fn verify_receipt(jws: &str, key: &VerifyingKey) -> Result<Receipt, ReceiptE
     let signing_input = &jws[..jws.rfind('.').ok_or(ReceiptError::Malformed)?];
     key.verify(signing_input.as_bytes(), &Signature::from_bytes(&signature))
         .map_err(|_| ReceiptError::Signature)?;
-    serde_json::from_slice(&decode(payload)?).map_err(|_| ReceiptError::Malformed)
+    read_claims(&decode(payload)?)
+}
+
+/// Reads verified claims by the schema version they name.
+fn read_claims(payload: &[u8]) -> Result<VerifiedReceipt, ReceiptError> {
+    #[derive(Deserialize)]
+    struct Version {
+        schema_version: String,
+    }
+    let Version { schema_version } =
+        serde_json::from_slice(payload).map_err(|_| ReceiptError::Malformed)?;
+    match schema_version.as_str() {
+        RECEIPT_SCHEMA_VERSION => serde_json::from_slice(payload).map(VerifiedReceipt::V2),
+        RECEIPT_SCHEMA_VERSION_1 => serde_json::from_slice(payload).map(VerifiedReceipt::V1),
+        _ => return Err(ReceiptError::Version(schema_version)),
+    }
+    .map_err(|_| ReceiptError::Malformed)
 }
 
 /// The public key as a JSON Web Key (RFC 8037), for offline verification.
+/// Its `alg` is [`RECEIPT_ALG`], the name new receipts are signed under, so
+/// libraries that match a key to a receipt by algorithm find it.
 pub fn public_jwk(key: &VerifyingKey) -> serde_json::Value {
     serde_json::json!({
         "kty": "OKP",
         "crv": "Ed25519",
-        "alg": "EdDSA",
+        "alg": RECEIPT_ALG,
         "use": "sig",
         "kid": key_id(key),
         "x": URL_SAFE_NO_PAD.encode(key.as_bytes()),
@@ -776,13 +921,17 @@ mod tests {
             parse_posted_choice(b"\xff"),
             Err(PostedChoiceError::Malformed(_))
         ));
-        let Err(PostedChoiceError::Invalid(problems)) =
-            parse_posted_choice(br#"{"choices":{},"subject_id":"short","source":"fax"}"#)
-        else {
+        let Err(PostedChoiceError::Invalid(problems)) = parse_posted_choice(
+            br#"{"choices":{},"subject_id":"short","source":"fax","language":"de"}"#,
+        ) else {
             panic!("invalid fields are named");
         };
         let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
-        assert_eq!(paths, ["/subject_id", "/source"]);
+        assert_eq!(paths, ["/subject_id", "/source", "/language"]);
+        assert_eq!(
+            parse_posted_choice(br#"{"choices":{},"language":"uk"}"#).map(|c| c.language),
+            Ok(Some(Locale::Uk))
+        );
     }
 
     fn purposes() -> Vec<PublishedPurpose> {
@@ -815,9 +964,14 @@ mod tests {
             recorded_at: DateTime::<Utc>::UNIX_EPOCH,
             subject_id: "subject-0123456789",
             controller: "North Clinic",
+            controller_contact: "privacy@north.example",
+            controller_url: "https://portal.example/c/north/privacy".into(),
+            jurisdiction: "DE",
+            language: Locale::Uk,
             config_version: 2,
             content_hash: "ab",
             notice_url: "https://portal.example/c/north/cookies".into(),
+            retention_days: 1095,
             source: Source::Banner,
             gpc: true,
             purposes: &purposes(),
@@ -900,8 +1054,8 @@ mod tests {
         assert_eq!(signer.kid(), key_id(&key.verifying_key()));
         let jws = signer.sign(&receipt);
         let verified = verify_receipt(&jws, &key.verifying_key()).expect("verifies");
-        assert_eq!(verified, receipt);
-        assert_eq!(verified.purposes[1].consent_status, "refused");
+        assert_eq!(verified, VerifiedReceipt::V2(receipt));
+        assert_eq!(verified.purposes()[1].consent_status, "refused");
         let mut bytes = jws.clone().into_bytes();
         let at = jws.find('.').expect("dot") + 5;
         bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
@@ -934,9 +1088,181 @@ mod tests {
                     .expect("base64"),
             )
             .expect("JSON");
-            assert_eq!(header["alg"], "EdDSA");
+            assert_eq!(header["alg"], "Ed25519");
             assert_eq!(header["kid"], key_id(&key.verifying_key()));
         }
+    }
+
+    /// `claims` signed with `key` under a header naming `alg`.
+    fn signed_under(alg: &str, claims: &[u8], key: &SigningKey) -> String {
+        use ed25519_dalek::Signer as _;
+        let header = serde_json::json!({
+            "alg": alg, "typ": "consent-receipt+jwt", "kid": key_id(&key.verifying_key()),
+        });
+        let signing_input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims)
+        );
+        let signature = key.sign(signing_input.as_bytes());
+        format!(
+            "{signing_input}.{}",
+            URL_SAFE_NO_PAD.encode(signature.to_bytes())
+        )
+    }
+
+    #[test]
+    fn receipts_and_their_key_name_ed25519_and_the_deprecated_eddsa_still_verifies() {
+        let key = SigningKey::from_bytes(&[7u8; 32]);
+        let receipt = sample_receipt(uuid::Uuid::nil(), &[("necessary", true)]);
+        let jws = ReceiptSigner::new(&[7u8; 32]).expect("key").sign(&receipt);
+        let header: serde_json::Value = serde_json::from_slice(
+            &URL_SAFE_NO_PAD
+                .decode(jws.split('.').next().expect("header"))
+                .expect("base64"),
+        )
+        .expect("JSON");
+        assert_eq!(header["alg"], "Ed25519", "RFC 9864's fully-specified name");
+        assert_eq!(public_jwk(&key.verifying_key())["alg"], "Ed25519");
+
+        let claims = serde_json::to_vec(&receipt).expect("JSON");
+        assert_eq!(
+            verify_receipt(&signed_under("EdDSA", &claims, &key), &key.verifying_key()),
+            Ok(VerifiedReceipt::V2(receipt.clone())),
+            "receipts issued under the deprecated name stay valid"
+        );
+        for alg in ["none", "HS256", "ES256", "Ed448", "ed25519", "EDDSA", ""] {
+            assert_eq!(
+                verify_receipt(&signed_under(alg, &claims, &key), &key.verifying_key()),
+                Err(ReceiptError::Algorithm),
+                "alg {alg:?} is refused"
+            );
+        }
+    }
+
+    #[test]
+    fn receipt_claims_take_their_names_from_iso_iec_ts_27560() {
+        let receipt = sample_receipt(uuid::Uuid::nil(), &[("necessary", true)]);
+        let claims = serde_json::to_value(&receipt).expect("JSON");
+        let mut names: Vec<&str> = claims
+            .as_object()
+            .expect("an object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        names.sort_unstable();
+        let mut expected = vec![
+            "schema_version",
+            "receipt_id",
+            "record_id",
+            "event_time",
+            "pii_principal_id",
+            "pii_controllers",
+            "privacy_notice",
+            "language",
+            "jurisdiction",
+            "withdrawal_method",
+            "record_retention_period",
+            "collection_method",
+            "global_privacy_control",
+            "purposes",
+        ];
+        expected.sort_unstable();
+        assert_eq!(names, expected);
+        assert_eq!(claims["schema_version"], "2.0");
+        assert_eq!(claims["event_time"], "1970-01-01T00:00:00.000000Z");
+        assert_eq!(
+            claims["pii_controllers"],
+            serde_json::json!([{
+                "party_name": "North Clinic",
+                "party_role": "pii_controller",
+                "party_contact": "privacy@north.example",
+                "party_url": "https://portal.example/c/north/privacy",
+            }])
+        );
+        assert_eq!(
+            claims["privacy_notice"],
+            serde_json::json!({
+                "version": 2, "content_hash": "ab",
+                "url": "https://portal.example/c/north/cookies",
+            })
+        );
+        assert_eq!(claims["language"], "uk");
+        assert_eq!(claims["jurisdiction"], "DE");
+        assert_eq!(
+            claims["withdrawal_method"],
+            "https://portal.example/c/north/cookies"
+        );
+        assert_eq!(claims["record_retention_period"], "P1095D");
+        assert_eq!(
+            claims["purposes"][0],
+            serde_json::json!({
+                "purpose": "necessary", "lawful_basis": "contract", "consent_status": "given",
+            })
+        );
+    }
+
+    /// A receipt of schema version 1.0 as the portal issued them, under alg
+    /// EdDSA, with the key of seed `[7; 32]`.
+    const RECEIPT_V1: &str = concat!(
+        "eyJhbGciOiJFZERTQSIsImtpZCI6ImZlODEyYzEyZjNhYjRjZTYiLCJ0eXAiOiJjb25zZW50",
+        "LXJlY2VpcHQrand0In0",
+        ".",
+        "eyJzY2hlbWFfdmVyc2lvbiI6IjEuMCIsInJlY2VpcHRfaWQiOiIwMTkwZjNhNC01YjZjLTdk",
+        "OGUtOWYwMS0yMzQ1Njc4OWFiY2QiLCJyZWNvcmRfaWQiOiIwMTkwZjNhNC01YjZjLTdkOGUt",
+        "OWYwMS0yMzQ1Njc4OWFiY2QiLCJ0aW1lc3RhbXAiOiIxOTcwLTAxLTAxVDAwOjAwOjAwLjAw",
+        "MDAwMFoiLCJwaWlfcHJpbmNpcGFsX2lkIjoic3ViamVjdC0wMTIzNDU2Nzg5IiwicGlpX2Nv",
+        "bnRyb2xsZXIiOiJOb3J0aCBDbGluaWMiLCJub3RpY2UiOnsidmVyc2lvbiI6MiwiY29udGVu",
+        "dF9oYXNoIjoiYWIiLCJ1cmwiOiJodHRwczovL3BvcnRhbC5leGFtcGxlL2Mvbm9ydGgvY29v",
+        "a2llcyJ9LCJjb2xsZWN0aW9uX21ldGhvZCI6ImJhbm5lciIsImdsb2JhbF9wcml2YWN5X2Nv",
+        "bnRyb2wiOnRydWUsInB1cnBvc2VzIjpbeyJwdXJwb3NlIjoibmVjZXNzYXJ5IiwibGF3ZnVs",
+        "X2Jhc2lzIjoiY29udHJhY3QiLCJjb25zZW50X3N0YXR1cyI6ImdpdmVuIn0seyJwdXJwb3Nl",
+        "IjoiYW5hbHl0aWNzIiwibGF3ZnVsX2Jhc2lzIjoiY29uc2VudCIsImNvbnNlbnRfc3RhdHVz",
+        "IjoiZ2l2ZW4ifSx7InB1cnBvc2UiOiJtYXJrZXRpbmciLCJsYXdmdWxfYmFzaXMiOiJjb25z",
+        "ZW50IiwiY29uc2VudF9zdGF0dXMiOiJyZWZ1c2VkIn1dfQ",
+        ".",
+        "oIaHdYSjErqF-f8kbu5-XMkhlJ8aFhfODrQ0rNx4CBV5sBJei-YYuTxJfi5U6GYHg9zqakVk",
+        "pZ39oEDFqs3NDw",
+    );
+
+    #[test]
+    fn a_schema_version_1_receipt_issued_before_still_verifies_and_reads() {
+        let key = SigningKey::from_bytes(&[7u8; 32]);
+        let Ok(VerifiedReceipt::V1(claims)) = verify_receipt(RECEIPT_V1, &key.verifying_key())
+        else {
+            panic!("a version 1 receipt reads as version 1");
+        };
+        assert_eq!(claims.schema_version, "1.0");
+        assert_eq!(claims.record_id, "0190f3a4-5b6c-7d8e-9f01-23456789abcd");
+        assert_eq!(claims.timestamp, "1970-01-01T00:00:00.000000Z");
+        assert_eq!(claims.pii_controller, "North Clinic");
+        assert_eq!(claims.notice.url, "https://portal.example/c/north/cookies");
+        let states: Vec<(&str, &str)> = claims
+            .purposes
+            .iter()
+            .map(|p| (p.purpose.as_str(), p.consent_status.as_str()))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                ("necessary", "given"),
+                ("analytics", "given"),
+                ("marketing", "refused")
+            ]
+        );
+        let other = SigningKey::from_bytes(&[8u8; 32]);
+        assert_eq!(
+            verify_receipt(RECEIPT_V1, &other.verifying_key()),
+            Err(ReceiptError::Signature)
+        );
+        let unknown = br#"{"schema_version":"3.0","record_id":"x"}"#;
+        assert_eq!(
+            verify_receipt(
+                &signed_under("Ed25519", unknown, &key),
+                &key.verifying_key()
+            ),
+            Err(ReceiptError::Version("3.0".into()))
+        );
     }
 
     #[test]

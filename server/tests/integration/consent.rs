@@ -10,6 +10,8 @@ use app::backend::services::consent;
 use app::backend::services::demo::{DEMO_OWNER_EMAIL, DEMO_SLUG};
 use app::backend::tenancy::Scope;
 use app::domain::consent::{self as rules, Channel, Source};
+use app::domain::locale::Locale;
+use app::domain::retention::{Category as RetentionCategory, action_field, period_field};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use diesel::prelude::*;
@@ -122,12 +124,19 @@ async fn a_receipt_from_the_api_verifies_with_the_published_key_and_not_after_on
     let key = published_key(&app).await;
 
     let jws = recorded["receipt_jws"].as_str().expect("receipt");
-    let claims = rules::verify_receipt(jws, &key).expect("the receipt verifies");
+    let rules::VerifiedReceipt::V2(claims) =
+        rules::verify_receipt(jws, &key).expect("the receipt verifies")
+    else {
+        panic!("a new receipt has schema version 2.0");
+    };
     assert_eq!(
         serde_json::to_value(&claims).expect("claims"),
         recorded["receipt"]
     );
-    assert_eq!(claims.pii_controller, "Lindenhof Family Clinic MVZ GmbH");
+    assert_eq!(
+        claims.pii_controllers[0].party_name,
+        "Lindenhof Family Clinic MVZ GmbH"
+    );
     assert_eq!(claims.collection_method, "banner");
 
     // One byte changed anywhere in the signed parts breaks it.
@@ -156,6 +165,273 @@ async fn a_receipt_from_the_api_verifies_with_the_published_key_and_not_after_on
     .expect("query")
     .expect("the record is stored");
     assert_eq!(stored.receipt, jws);
+    app.stop().await;
+}
+
+/// Verifies `jws` with the `jose` library of Node.js
+/// (`end2end/support/verify-receipt.mjs`) against the JWK set `keys`, as an
+/// outside party would; the verified payload, or what the script said.
+async fn verify_with_node_jose(keys: &str, jws: &str) -> Result<Value, String> {
+    let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../end2end"));
+    assert!(
+        root.join("node_modules/jose").is_dir(),
+        "verifying receipts with Node's jose needs the npm packages: run `npm ci` in end2end/ (scripts/test does)"
+    );
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let (keys_file, jws_file) = (dir.path().join("keys.json"), dir.path().join("receipt.jws"));
+    std::fs::write(&keys_file, keys).expect("write the keys");
+    std::fs::write(&jws_file, jws).expect("write the receipt");
+    let output = tokio::process::Command::new("node")
+        .arg("support/verify-receipt.mjs")
+        .arg(&keys_file)
+        .arg(&jws_file)
+        .current_dir(root)
+        .output()
+        .await
+        .expect("node runs");
+    if output.status.success() {
+        Ok(serde_json::from_slice(&output.stdout).expect("the payload is JSON"))
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
+#[tokio::test]
+async fn a_receipt_verifies_with_node_jose_under_the_algorithm_name_ed25519() {
+    let app = demo_app(None).await;
+    let body = json!({ "choices": { "analytics": true, "video": false } });
+    let response = post_json(&app, &body.to_string(), &[]).await;
+    assert_eq!(response.status(), 201);
+    let recorded: Value = response.json().await.expect("JSON");
+    let jws = recorded["receipt_jws"].as_str().expect("receipt");
+    let keys = app.text("/c/demo/consent-receipt-key").await;
+
+    let payload = verify_with_node_jose(&keys, jws)
+        .await
+        .unwrap_or_else(|e| panic!("jose refused the receipt: {e}"));
+    assert_eq!(payload, recorded["receipt"], "jose reads the same claims");
+    assert_eq!(payload["purposes"][1]["consent_status"], "given");
+
+    let mut tampered = jws.as_bytes().to_vec();
+    let at = jws.find('.').expect("dot") + 10;
+    tampered[at] = if tampered[at] == b'x' { b'y' } else { b'x' };
+    let tampered = String::from_utf8(tampered).expect("ascii");
+    let refused = verify_with_node_jose(&keys, &tampered)
+        .await
+        .expect_err("a changed receipt does not verify");
+    assert!(
+        refused.contains("signature verification failed"),
+        "{refused}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn receipt_claims_take_their_iso_iec_ts_27560_names_and_state_the_clinics_terms() {
+    let app = demo_app(None).await;
+    let config = config(&app).await;
+    let body = json!({ "choices": { "analytics": true }, "language": "uk" });
+    let response = post_json(&app, &body.to_string(), &[]).await;
+    assert_eq!(response.status(), 201);
+    let recorded: Value = response.json().await.expect("JSON");
+    let receipt = &recorded["receipt"];
+    assert_eq!(receipt["schema_version"], "2.0");
+    assert!(
+        receipt["event_time"]
+            .as_str()
+            .is_some_and(|t| chrono::DateTime::parse_from_rfc3339(t).is_ok()),
+        "{receipt:#}"
+    );
+    assert_eq!(
+        receipt["pii_controllers"],
+        json!([{
+            "party_name": "Lindenhof Family Clinic MVZ GmbH",
+            "party_role": "pii_controller",
+            "party_contact": "privacy@lindenhof-clinic.example",
+            "party_url": app.url("/c/demo/privacy"),
+        }])
+    );
+    assert_eq!(
+        receipt["privacy_notice"],
+        json!({
+            "version": config["version"],
+            "content_hash": config["content_hash"],
+            "url": app.url("/c/demo/cookies"),
+        })
+    );
+    assert_eq!(receipt["language"], "uk", "the banner's language");
+    assert_eq!(receipt["jurisdiction"], "DE");
+    assert_eq!(receipt["withdrawal_method"], app.url("/c/demo/cookies"));
+    assert_eq!(
+        receipt["record_retention_period"], "P1095D",
+        "the default period of consent records"
+    );
+    for gone in ["timestamp", "pii_controller", "notice"] {
+        assert!(receipt.get(gone).is_none(), "{gone} took its TS 27560 name");
+    }
+
+    // Without a language in the body, the request's Accept-Language decides.
+    let body = json!({ "choices": {} }).to_string();
+    let language = |headers: &'static [(&'static str, &'static str)]| {
+        let body = body.clone();
+        let app = &app;
+        async move {
+            let recorded: Value = post_json(app, &body, headers)
+                .await
+                .json()
+                .await
+                .expect("JSON");
+            recorded["receipt"]["language"].clone()
+        }
+    };
+    assert_eq!(
+        language(&[("accept-language", "uk-UA,uk;q=0.9")]).await,
+        "uk"
+    );
+    assert_eq!(language(&[]).await, "en");
+
+    // On the settings page, the language the page was shown in.
+    let page = app.text("/c/demo/cookies?lang=uk").await;
+    let csrf = csrf_in(&page).expect("form token");
+    let response = app
+        .post_form("/c/demo/cookies", &csrf, &[("choice", "reject_all")])
+        .await;
+    let saved = app.text(&location(&response)).await;
+    let jws = saved
+        .split(r#"<pre class="receipt">"#)
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("the receipt on the page");
+    let rules::VerifiedReceipt::V2(claims) =
+        rules::verify_receipt(jws, &published_key(&app).await).expect("verifies")
+    else {
+        panic!("a new receipt has schema version 2.0");
+    };
+    assert_eq!(
+        (claims.collection_method.as_str(), claims.language.as_str()),
+        ("settings_page", "uk")
+    );
+    assert_eq!(claims.withdrawal_method, app.url("/c/demo/cookies"));
+
+    // The clinic keeps consent records for 400 days: new receipts say so.
+    app.sign_in(DEMO_OWNER_EMAIL).await;
+    let csrf = app.csrf_on("/admin/c/demo/retention").await;
+    let fields: Vec<(String, String)> = RetentionCategory::ALL
+        .iter()
+        .flat_map(|&category| {
+            let rule = category.default_rule();
+            let days = if category == RetentionCategory::ConsentRecords {
+                400
+            } else {
+                rule.period_days
+            };
+            [
+                (period_field(category), days.to_string()),
+                (action_field(category), rule.action.as_str().to_owned()),
+            ]
+        })
+        .collect();
+    let fields: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let saved = app
+        .post_form("/admin/c/demo/retention", &csrf, &fields)
+        .await;
+    assert_eq!(saved.status(), 303);
+    let recorded: Value = post_json(&app, &body, &[])
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(recorded["receipt"]["record_retention_period"], "P400D");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_fresh_receipt_conforms_to_the_json_schema_published_beside_the_key() {
+    let app = demo_app(None).await;
+    let schema_path = "/c/demo/consent-receipt-schema.json";
+    let response = app.get(schema_path).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/schema+json"
+    );
+    let schema: Value = response.json().await.expect("JSON");
+    assert_eq!(
+        schema["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
+    assert_eq!(
+        schema["$id"],
+        app.url(schema_path),
+        "an absolute $id under the portal's base URL"
+    );
+    assert!(app.url(schema_path).starts_with("http"));
+    assert_eq!(
+        config(&app).await["receipt_schema_url"],
+        app.url(schema_path)
+    );
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .expect("a valid draft 2020-12 schema");
+    let problems = |payload: &Value| -> Vec<String> {
+        validator
+            .iter_errors(payload)
+            .map(|e| format!("{}: {e}", e.instance_path()))
+            .collect()
+    };
+
+    let body = json!({ "choices": { "analytics": true, "video": false } });
+    let recorded: Value = post_json(&app, &body.to_string(), &[("origin", WEBSITE)])
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(recorded["receipt_schema_url"], app.url(schema_path));
+    // The payload exactly as signed, not the copy beside it in the answer.
+    let jws = recorded["receipt_jws"].as_str().expect("receipt");
+    let payload: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(jws.split('.').nth(1).expect("payload"))
+            .expect("base64url"),
+    )
+    .expect("JSON");
+    assert_eq!(payload, recorded["receipt"]);
+    assert_eq!(problems(&payload), Vec::<String>::new(), "{payload:#}");
+
+    // Receipts issued before, of schema version 1.0, are described too.
+    let v1 = json!({
+        "schema_version": "1.0",
+        "receipt_id": payload["receipt_id"],
+        "record_id": payload["record_id"],
+        "timestamp": payload["event_time"],
+        "pii_principal_id": payload["pii_principal_id"],
+        "pii_controller": "Lindenhof Family Clinic MVZ GmbH",
+        "notice": payload["privacy_notice"],
+        "collection_method": "banner",
+        "global_privacy_control": false,
+        "purposes": payload["purposes"],
+    });
+    assert_eq!(problems(&v1), Vec::<String>::new());
+
+    // A claim under another name, or a version mixing both, does not conform.
+    let mut renamed = payload.clone();
+    let time = renamed["event_time"].take();
+    renamed["timestamp"] = time;
+    assert!(!problems(&renamed).is_empty());
+    let mut mixed = payload.clone();
+    mixed["schema_version"] = json!("1.0");
+    assert!(!problems(&mixed).is_empty());
+
+    assert_eq!(
+        app.get("/c/nowhere/consent-receipt-schema.json")
+            .await
+            .status(),
+        404
+    );
     app.stop().await;
 }
 
@@ -460,6 +736,7 @@ async fn the_csv_export_streams_every_record_and_is_for_managers_only() {
                     choices: [("analytics".to_owned(), i % 3 == 0)].into_iter().collect(),
                     source: Source::Api,
                     gpc: false,
+                    language: Locale::En,
                 },
             )
             .await

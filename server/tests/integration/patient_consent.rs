@@ -127,10 +127,18 @@ async fn a_patient_confirms_their_address_sees_their_consents_and_withdraws_them
     assert!(saved.contains("Your choice is saved"), "{saved}");
     assert!(saved.contains(r#"value="ai_messages" checked"#));
     assert!(!saved.contains(r#"value="messenger_reminders" checked"#));
-    let claims = rules::verify_receipt(receipt_in(&saved), &published_key(&app).await)
-        .expect("the receipt verifies with the published key");
+    let rules::VerifiedReceipt::V2(claims) =
+        rules::verify_receipt(receipt_in(&saved), &published_key(&app).await)
+            .expect("the receipt verifies with the published key")
+    else {
+        panic!("a new receipt has schema version 2.0");
+    };
     assert_eq!(claims.collection_method, "patient");
-    assert!(claims.notice.url.ends_with("/c/demo/consents"));
+    assert!(claims.privacy_notice.url.ends_with("/c/demo/consents"));
+    assert_eq!(
+        claims.withdrawal_method, claims.privacy_notice.url,
+        "patients withdraw where they were asked"
+    );
 
     let records = patient_records(&app).await;
     assert_eq!(records.len(), 1);

@@ -25,6 +25,7 @@ use crate::backend::audit::{self, AuditContext, AuditEntry};
 use crate::backend::cache::TtlCache;
 use crate::backend::db::schema::{
     clinics, consent_configs, consent_cookies, consent_keys, consent_purposes, consent_records,
+    retention_rules,
 };
 use crate::backend::db::{Conn, Db, DbError};
 use crate::backend::error::AppError;
@@ -36,7 +37,9 @@ use crate::domain::consent::{
     self as rules, Channel, Choices, CookieEntry, Party, PublishedPurpose, Purpose, Receipt,
     ReceiptInput, ReceiptSigner, Source, WeeklyRate,
 };
+use crate::domain::locale::Locale;
 use crate::domain::pagination::{Page, PageRequest};
+use crate::domain::retention::Category as RetentionCategory;
 
 /// Sealing purpose of the receipt keys' private halves.
 const KEY_SEAL: &str = "consent.receipt-key";
@@ -167,6 +170,14 @@ pub struct Published {
     pub slug: String,
     pub clinic_name: String,
     pub legal_name: String,
+    /// The clinic's privacy contact, named in receipts.
+    pub contact_email: String,
+    /// ISO 3166-1 alpha-2 code of the clinic's country, the receipts'
+    /// jurisdiction.
+    pub country: String,
+    /// How long the clinic keeps consent records (its retention rule, else
+    /// the default), in days; receipts say so.
+    pub record_retention_days: i32,
     pub allowed_origins: Vec<String>,
     /// `None` until the clinic has saved a purpose.
     pub config: Option<PublishedConfig>,
@@ -436,13 +447,22 @@ pub async fn published(state: &AppState, slug: &str) -> Result<Option<Arc<Publis
     };
     drop(conn);
     let clinic_id = ClinicId(clinic.id);
-    let (config, cookies) = state
+    let (config, cookies, retention_days) = state
         .db
         .scoped(Scope::Clinic(clinic_id), move |c| {
             Box::pin(async move {
                 let config = latest_config(c, clinic_id).await?;
                 let cookies = load_cookies(c, clinic_id).await?;
-                Ok::<_, DbError>((config, cookies))
+                let retention_days: Option<i32> = retention_rules::table
+                    .filter(retention_rules::clinic_id.eq(clinic_id.0))
+                    .filter(
+                        retention_rules::category.eq(RetentionCategory::ConsentRecords.as_str()),
+                    )
+                    .select(retention_rules::period_days)
+                    .first(c)
+                    .await
+                    .optional()?;
+                Ok::<_, DbError>((config, cookies, retention_days))
             })
         })
         .await?;
@@ -451,6 +471,10 @@ pub async fn published(state: &AppState, slug: &str) -> Result<Option<Arc<Publis
         slug: clinic.slug.clone(),
         clinic_name: clinic.name,
         legal_name: clinic.legal_name,
+        contact_email: clinic.contact_email,
+        country: clinic.country,
+        record_retention_days: retention_days
+            .unwrap_or_else(|| RetentionCategory::ConsentRecords.default_rule().period_days),
         allowed_origins: clinic.allowed_origins,
         config: config.map(|row| PublishedConfig {
             id: row.id,
@@ -608,6 +632,8 @@ pub struct Submission {
     pub choices: Choices,
     pub source: Source,
     pub gpc: bool,
+    /// The language the choice was asked in.
+    pub language: Locale,
 }
 
 /// A stored choice and its receipt.
@@ -661,8 +687,16 @@ pub async fn record(
         recorded_at,
         subject_id: &subject_id,
         controller: &published.legal_name,
+        controller_contact: &published.contact_email,
+        controller_url: state
+            .settings
+            .url(&format!("/c/{}/privacy", published.slug)),
+        jurisdiction: &published.country,
+        language: submission.language,
         config_version: config.version,
         content_hash: &config.content_hash,
+        // The page that asked is also where the choice is changed or
+        // withdrawn.
         notice_url: state.settings.url(&format!(
             "/c/{}/{}",
             published.slug,
@@ -671,6 +705,7 @@ pub async fn record(
                 Channel::Patient => "consents",
             }
         )),
+        retention_days: published.record_retention_days,
         source: submission.source,
         gpc: submission.gpc,
         purposes: &config.purposes,
