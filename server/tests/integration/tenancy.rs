@@ -165,8 +165,9 @@ pub async fn two_clinics(db: &Db) -> (ClinicId, ClinicId) {
                     ),
                     format!(
                         "INSERT INTO meta_callback_replays (clinic_id, callback, digest, confirmation_code, seen_at) \
-                         VALUES ('{id}', 'data_deletion', '\\x{}', '{tag}{tag}2345', now())",
-                        format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
+                         VALUES ('{id}', 'data_deletion', '\\x{}{}', '{tag}{tag}2345', now())",
+                        uuid::Uuid::new_v4().simple(),
+                        uuid::Uuid::new_v4().simple()
                     ),
                                     format!(
                         "INSERT INTO documents (id, clinic_id, kind) VALUES ('{document}', '{id}', 'privacy_notice')"
