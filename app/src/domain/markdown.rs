@@ -17,7 +17,9 @@ fn sanitizer() -> &'static ammonia::Builder<'static> {
             .url_schemes(["https", "http", "mailto", "tel"].into_iter().collect())
             .link_rel(Some("noopener noreferrer"))
             .add_tags(["table", "thead", "tbody", "tr", "th", "td"])
-            .rm_tags(["img"]);
+            // The page's title is its only h1, also when the source writes
+            // one in raw HTML: such a tag goes, its words stay.
+            .rm_tags(["img", "h1"]);
         builder
     })
 }
@@ -101,6 +103,19 @@ mod tests {
             assert!(!html.contains(bad), "{bad} survived in {html}");
         }
         assert!(html.contains("hi"));
+    }
+
+    #[test]
+    fn a_raw_html_h1_does_not_become_a_second_page_title() {
+        for source in [
+            "<h1>Second title</h1>",
+            "| a |\n|---|\n| <h1 class=x>in a table</h1> |",
+            "<div><h1 refscript>a</h1></div>",
+        ] {
+            let html = render(source);
+            assert!(!html.contains("<h1"), "{source:?} gave {html}");
+        }
+        assert!(render("<h1>Second title</h1>").contains("Second title"));
     }
 
     #[test]
