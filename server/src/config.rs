@@ -63,6 +63,8 @@ pub struct Config {
     pub db_pool_size: usize,
     /// Idle and absolute limits of signed-in sessions.
     pub sessions: SessionPolicy,
+    /// Where encrypted backups are written (`PORTAL_BACKUP_DIR`).
+    pub backup_dir: Option<PathBuf>,
     /// When set, `/metrics` answers only requests bearing this token.
     pub metrics_token: Option<SecretString>,
     /// When set, `/metrics` is served on this address alone, not beside the
@@ -238,6 +240,10 @@ impl Config {
             }
         };
 
+        let backup_dir = get("PORTAL_BACKUP_DIR")
+            .filter(|dir| !dir.trim().is_empty())
+            .map(PathBuf::from);
+
         Ok(Self {
             database_url,
             data_dir,
@@ -258,6 +264,7 @@ impl Config {
             sessions,
             metrics_token,
             metrics_bind,
+            backup_dir,
         })
     }
 

@@ -2,6 +2,7 @@
 //! Postgres cluster, HTTP wiring, the job worker and the CLI commands.
 
 pub mod auth_layer;
+pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod middleware;

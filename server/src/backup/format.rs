@@ -22,10 +22,7 @@ pub const CHUNK_BYTES: usize = 1 << 20;
 const MAX_SEALED_BYTES: usize = CHUNK_BYTES + 1 + 12 + 16;
 
 fn purpose(id: Uuid, index: u64, last: bool) -> String {
-    format!(
-        "backup:{id}:{index}:{}",
-        if last { "last" } else { "more" }
-    )
+    format!("backup:{id}:{index}:{}", if last { "last" } else { "more" })
 }
 
 /// What a finished file holds.
@@ -40,7 +37,7 @@ pub struct Summary {
     pub chunks: u64,
 }
 
-/// Counts and hashes what goes through it.
+/// Counts and hashes what is written to it or read through it.
 struct Hashing<W> {
     inner: W,
     hasher: Sha256,
@@ -57,6 +54,15 @@ impl<W: Write> Write for Hashing<W> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
+    }
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
     }
 }
 

@@ -277,8 +277,9 @@ pub fn verify(file: &Path, crypto: &Crypto) -> Result<Manifest, VerifyError> {
     let stem = name.strip_suffix(DATA_SUFFIX).unwrap_or(&name);
     let manifest_path = file.with_file_name(format!("{stem}{MANIFEST_SUFFIX}"));
     let manifest: Manifest = match fs::read(&manifest_path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map_err(|e| VerifyError::BadManifest(e.to_string()))?,
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes).map_err(|e| VerifyError::BadManifest(e.to_string()))?
+        }
         Err(_) => return Err(VerifyError::NoManifest(manifest_path.display().to_string())),
     };
     let input = File::open(file).map_err(FormatError::from)?;
@@ -296,7 +297,11 @@ pub fn verify(file: &Path, crypto: &Crypto) -> Result<Manifest, VerifyError> {
     }
     let checks = [
         ("SHA-256", &manifest.sha256, &summary.sha256),
-        ("size", &manifest.size.to_string(), &summary.file_bytes.to_string()),
+        (
+            "size",
+            &manifest.size.to_string(),
+            &summary.file_bytes.to_string(),
+        ),
         (
             "dump size",
             &manifest.dump_bytes.to_string(),

@@ -98,7 +98,10 @@ async fn a_backup_is_listed_and_verified_and_a_changed_byte_is_named() {
     assert_eq!(files(backups.path(), ".json").len(), 1, "one manifest");
     assert!(files(backups.path(), ".partial").is_empty());
     use std::os::unix::fs::PermissionsExt as _;
-    let mode = std::fs::metadata(&data[0]).expect("meta").permissions().mode();
+    let mode = std::fs::metadata(&data[0])
+        .expect("meta")
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o077, 0, "readable by its owner only");
     // Encrypted: neither the dump's magic nor a table name shows.
     let bytes = std::fs::read(&data[0]).expect("backup");
@@ -110,7 +113,12 @@ async fn a_backup_is_listed_and_verified_and_a_changed_byte_is_named() {
     assert!(listing.contains(".pgdump.enc  ok"), "{listing}");
     let file = data[0].display().to_string();
     let verified = run_cli(&["backup", "verify", &file], &env);
-    assert_eq!(verified.status.code(), Some(0), "{}", text(&verified.stderr));
+    assert_eq!(
+        verified.status.code(),
+        Some(0),
+        "{}",
+        text(&verified.stderr)
+    );
     assert!(text(&verified.stdout).starts_with("ok  "));
     // Every clinic's rows are in it, past row-level security.
     let sql = restored_sql(&data[0], &key);
@@ -172,7 +180,12 @@ async fn a_backup_killed_halfway_is_not_listed_as_a_backup() {
         .expect("ballast");
     let data_dir = tempfile::tempdir().expect("temp dir");
     let backups = tempfile::tempdir().expect("temp dir");
-    let env = env(&test_db, data_dir.path(), backups.path(), &MasterKey::generate());
+    let env = env(
+        &test_db,
+        data_dir.path(),
+        backups.path(),
+        &MasterKey::generate(),
+    );
 
     let mut child = cli_command(&["backup", "create"], &env)
         .stdout(std::process::Stdio::null())
@@ -198,7 +211,10 @@ async fn a_backup_killed_halfway_is_not_listed_as_a_backup() {
     assert!(listing.contains("No backups yet."), "{listing}");
     assert!(listing.contains("unfinished (not a backup)"), "{listing}");
     let partial = files(backups.path(), ".partial");
-    let refused = run_cli(&["backup", "verify", &partial[0].display().to_string()], &env);
+    let refused = run_cli(
+        &["backup", "verify", &partial[0].display().to_string()],
+        &env,
+    );
     assert_eq!(refused.status.code(), Some(1));
 
     // The next run writes a whole backup beside what was left.
@@ -206,6 +222,11 @@ async fn a_backup_killed_halfway_is_not_listed_as_a_backup() {
     assert_eq!(created.status.code(), Some(0), "{}", text(&created.stderr));
     let listing = text(&run_cli(&["backup", "list"], &env).stdout);
     assert!(listing.contains(".pgdump.enc  ok"), "{listing}");
-    let file = files(backups.path(), ".pgdump.enc")[0].display().to_string();
-    assert_eq!(run_cli(&["backup", "verify", &file], &env).status.code(), Some(0));
+    let file = files(backups.path(), ".pgdump.enc")[0]
+        .display()
+        .to_string();
+    assert_eq!(
+        run_cli(&["backup", "verify", &file], &env).status.code(),
+        Some(0)
+    );
 }

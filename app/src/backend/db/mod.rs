@@ -339,6 +339,12 @@ impl Db {
         Ok(row.bypass.then_some(row.role))
     }
 
+    /// The connection URL (with its password): for tools such as `pg_dump`
+    /// that connect on their own.
+    pub fn url(&self) -> &SecretString {
+        &self.url
+    }
+
     /// Connections in use and idle, for metrics.
     pub fn pool_status(&self) -> (usize, usize) {
         let status = self.pool.status();
@@ -352,6 +358,16 @@ impl Db {
     pub fn close(&self) {
         self.pool.close();
     }
+}
+
+/// The newest migration this binary embeds: the schema version of every
+/// database it has migrated.
+pub fn schema_version() -> Result<String, DbError> {
+    Ok(embedded_versions()?
+        .into_iter()
+        .map(|(version, _)| version)
+        .max()
+        .unwrap_or_default())
 }
 
 /// `(version, name)` of every embedded migration.
