@@ -106,6 +106,9 @@ pub enum BackupCommand {
     Create,
     /// List the backups, oldest first, and any left unfinished.
     List,
+    /// Remove the backups older than the platform's backup retention (30
+    /// days unless set), always keeping the newest.
+    Prune,
     /// Decrypt a backup and check it against its manifest, restoring
     /// nothing; exits 1 naming what is wrong.
     Verify {
@@ -447,6 +450,24 @@ async fn backup(config: Config, command: BackupCommand) -> anyhow::Result<ExitCo
             for path in &unfinished {
                 println!("unfinished (not a backup): {}", path.display());
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        BackupCommand::Prune => {
+            let Some(dir) = dir else { return needs_dir() };
+            let database = Database::connect(&config).await?;
+            let days = platform::backup_retention_days(&database.db).await;
+            database.shutdown();
+            let days = days?;
+            let now = chrono::Utc::now();
+            let removed =
+                tokio::task::spawn_blocking(move || backup::prune(&dir, days, now)).await??;
+            for file in &removed {
+                println!("removed {file}");
+            }
+            println!(
+                "Pruned {} backup(s) older than {days} days (the newest always stays).",
+                removed.len()
+            );
             Ok(ExitCode::SUCCESS)
         }
         BackupCommand::Create => {

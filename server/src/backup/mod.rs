@@ -246,6 +246,35 @@ pub fn list(dir: &Path) -> anyhow::Result<(Vec<Listed>, Vec<PathBuf>)> {
     Ok((backups, partial))
 }
 
+/// Removes the backups made more than `keep_days` days before `now`, data
+/// file and manifest, and returns the data files' names. The newest backup
+/// always stays, however old: if backups stopped being made, an old one is
+/// better than none.
+pub fn prune(dir: &Path, keep_days: u32, now: DateTime<Utc>) -> anyhow::Result<Vec<String>> {
+    let cutoff = now - chrono::Duration::days(i64::from(keep_days));
+    let (backups, _) = list(dir)?;
+    let newest = backups.last().map(|b| b.manifest.id);
+    let mut removed = Vec::new();
+    for listed in backups {
+        let m = &listed.manifest;
+        if m.created_at >= cutoff || Some(m.id) == newest {
+            continue;
+        }
+        // The manifest first: a prune stopped halfway leaves a data file
+        // that no listing takes for a backup, never a manifest without it.
+        let stem = m.file.strip_suffix(DATA_SUFFIX).unwrap_or(&m.file);
+        fs::remove_file(dir.join(format!("{stem}{MANIFEST_SUFFIX}")))?;
+        match fs::remove_file(dir.join(&m.file)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        removed.push(m.file.clone());
+    }
+    sync_dir(dir)?;
+    Ok(removed)
+}
+
 /// Why a backup did not verify.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {

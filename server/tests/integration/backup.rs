@@ -230,3 +230,60 @@ async fn a_backup_killed_halfway_is_not_listed_as_a_backup() {
         Some(0)
     );
 }
+
+#[tokio::test]
+async fn prune_removes_exactly_the_backups_past_retention_and_keeps_the_newest() {
+    use chrono::{Duration as Days, Utc};
+    use server::backup;
+
+    let test_db = TestDb::new().await;
+    let backups = tempfile::tempdir().expect("temp dir");
+    let dir = backups.path();
+    let key = MasterKey::generate();
+    let crypto = backup::backup_crypto(&key);
+    let now = Utc::now();
+    for age in [45, 31, 29, 1] {
+        backup::create(dir, &test_db.url, &crypto, "test", now - Days::days(age)).expect("backup");
+    }
+    let ages = || -> Vec<i64> {
+        backup::list(dir)
+            .expect("list")
+            .0
+            .iter()
+            .map(|b| (now - b.manifest.created_at).num_days())
+            .collect()
+    };
+    assert_eq!(ages(), [45, 31, 29, 1]);
+
+    let removed = backup::prune(dir, 30, now).expect("prune");
+    assert_eq!(removed.len(), 2, "{removed:?}");
+    assert_eq!(ages(), [29, 1], "exactly those past 30 days");
+    assert!(files(dir, ".pgdump.enc").len() == 2 && files(dir, ".json").len() == 2);
+
+    // Three months on with no new backup, the newest still stays.
+    let removed = backup::prune(dir, 30, now + Days::days(90)).expect("prune");
+    assert_eq!(removed.len(), 1);
+    assert_eq!(ages(), [1]);
+
+    // The command uses the platform's setting.
+    test_db
+        .admin_execute(
+            "INSERT INTO platform (name, legal_name, contact_email, backup_retention_days) \
+             VALUES ('Platform', 'Platform Ltd', 'privacy@platform.example', 1)",
+        )
+        .await
+        .expect("platform");
+    backup::create(dir, &test_db.url, &crypto, "test", now).expect("backup");
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let pruned = run_cli(
+        &["backup", "prune"],
+        &env(&test_db, data_dir.path(), dir, &key),
+    );
+    assert_eq!(pruned.status.code(), Some(0), "{}", text(&pruned.stderr));
+    assert!(
+        text(&pruned.stdout).contains("Pruned 1 backup(s) older than 1 days"),
+        "{}",
+        text(&pruned.stdout)
+    );
+    assert_eq!(ages(), [0]);
+}

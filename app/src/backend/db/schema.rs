@@ -11,6 +11,7 @@ diesel::table! {
         objection_window_days -> Int4,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        backup_retention_days -> Int4,
     }
 }
 

@@ -24,6 +24,22 @@ pub async fn get(db: &Db) -> Result<Option<Platform>, DbError> {
         .optional()?)
 }
 
+/// How many days backups are kept when the platform has not said.
+pub const DEFAULT_BACKUP_RETENTION_DAYS: u32 = 30;
+
+/// How many days the platform keeps its backups.
+pub async fn backup_retention_days(db: &Db) -> Result<u32, DbError> {
+    let mut conn = db.conn().await?;
+    let days: Option<i32> = platform::table
+        .select(platform::backup_retention_days)
+        .first(&mut conn)
+        .await
+        .optional()?;
+    Ok(days
+        .and_then(|d| u32::try_from(d).ok())
+        .unwrap_or(DEFAULT_BACKUP_RETENTION_DAYS))
+}
+
 /// Creates the platform profile unless it exists. Returns whether it was created.
 pub async fn ensure(db: &Db, ctx: &AuditContext, profile: Platform) -> Result<bool, DbError> {
     let ctx = ctx.clone();

@@ -1,0 +1,1 @@
+ALTER TABLE platform DROP COLUMN backup_retention_days;
