@@ -461,27 +461,7 @@ async fn receipt_schema(State(state): State<AppState>, Path(slug): Path<String>)
         Ok(found) => found,
         Err(response) => return response,
     };
-    let mut schema: serde_json::Value = match serde_json::from_str(RECEIPT_SCHEMA) {
-        Ok(schema) => schema,
-        Err(e) => {
-            tracing::error!(error = %e, "the receipt schema is not JSON");
-            return api_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "The receipt schema is unavailable just now.",
-                &[],
-            );
-        }
-    };
-    schema["$id"] = json!(receipt_schema_url(&state, &published.slug));
-    (
-        [
-            (CONTENT_TYPE, "application/schema+json"),
-            (CACHE_CONTROL, "public, max-age=3600"),
-            (ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
-        ],
-        schema.to_string(),
-    )
-        .into_response()
+    super::schema::response(RECEIPT_SCHEMA, &receipt_schema_url(&state, &published.slug))
 }
 
 // ---------------------------------------------------------------------------

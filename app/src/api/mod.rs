@@ -17,6 +17,7 @@ pub mod render;
 pub mod requests;
 pub mod requests_admin;
 pub mod retention;
+pub mod schema;
 pub mod subprocessors;
 
 use axum::Router;

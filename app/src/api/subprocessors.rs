@@ -437,30 +437,11 @@ pub const JSON_SCHEMA_VERSION: u32 = 1;
 /// The JSON Schema of `/subprocessors.json`, served beside it.
 pub const JSON_SCHEMA: &str = include_str!("../../../docs/subprocessors.schema.json");
 
-/// The schema as served: its `$id` is the absolute address it is served
-/// at, as JSON Schema 2020-12 requires of an identifier (RFC 3986 absolute
-/// URI), so that validators resolve references against the portal.
-pub fn schema_document(base_url: &str) -> serde_json::Value {
-    let mut schema: serde_json::Value =
-        serde_json::from_str(JSON_SCHEMA).unwrap_or_else(|_| serde_json::json!({}));
-    if let Some(object) = schema.as_object_mut() {
-        object.insert(
-            "$id".to_owned(),
-            serde_json::Value::String(format!("{base_url}/subprocessors.schema.json")),
-        );
-    }
-    schema
-}
-
 async fn schema(State(state): State<AppState>) -> Response {
-    (
-        [
-            (CONTENT_TYPE, "application/schema+json"),
-            (CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        schema_document(&state.settings.url("")).to_string(),
+    super::schema::response(
+        JSON_SCHEMA,
+        &state.settings.url("/subprocessors.schema.json"),
     )
-        .into_response()
 }
 
 fn entry_json(entry: &SubprocessorRow) -> serde_json::Value {
