@@ -901,6 +901,12 @@ async fn every_header_line_of_a_change_notice_fits_in_78_characters() {
             line.len()
         );
     }
+    // An imported list's member is told why they receive it.
+    assert!(
+        message.text().contains("or are on a list of its contacts"),
+        "{}",
+        message.text()
+    );
     // Unfolded, the one-click header is the URL again.
     let header = message
         .header("List-Unsubscribe")
