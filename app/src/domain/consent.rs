@@ -524,7 +524,14 @@ pub fn parse_posted_choice(body: &[u8]) -> Result<PostedChoice, PostedChoiceErro
     let language = body.language.as_deref().and_then(|tag| {
         let locale = Locale::ALL.into_iter().find(|l| l.tag() == tag);
         if locale.is_none() {
-            problems.push(Problem::new("/language", "must be \"en\" or \"uk\""));
+            let tags: Vec<String> = Locale::ALL
+                .iter()
+                .map(|l| format!("\"{}\"", l.tag()))
+                .collect();
+            problems.push(Problem::new(
+                "/language",
+                format!("must be one of {}", tags.join(", ")),
+            ));
         }
         locale
     });
