@@ -22,6 +22,7 @@ use secrecy::SecretString;
 use serde_json::json;
 
 use crate::common::{TestApp, eventually, spawn_app};
+use crate::requests::post_signed;
 use crate::tenancy::clinic_input;
 
 const SECRET: &str = "9d41c7a05e3b28f6c1a4e7d0b9f25c38";
@@ -66,19 +67,6 @@ fn form(payload: &serde_json::Value) -> String {
 
 fn payload(user: &str, issued_at: i64) -> serde_json::Value {
     json!({ "algorithm": "HMAC-SHA256", "issued_at": issued_at, "user_id": user })
-}
-
-async fn post(app: &TestApp, path: &str, body: &str) -> (u16, serde_json::Value) {
-    let response = reqwest::Client::new()
-        .post(app.url(path))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body.to_owned())
-        .send()
-        .await
-        .expect("request");
-    let status = response.status().as_u16();
-    let json = response.json().await.expect("a JSON answer");
-    (status, json)
 }
 
 /// Requests, deletion records, audit events of requests and callbacks, and
@@ -147,7 +135,7 @@ async fn stale_expired_and_future_dated_callbacks_get_400_and_store_nothing() {
     let before = counts(&app).await;
     for (what, payload) in &cases {
         for path in [DELETION, DEAUTHORIZE] {
-            let (status, answer) = post(&app, path, &form(payload)).await;
+            let (status, answer) = post_signed(&app, path, &form(payload)).await;
             assert_eq!(status, 400, "{what} at {path}: {answer}");
             assert!(answer["error"].is_string(), "{what}: {answer}");
         }
@@ -157,10 +145,10 @@ async fn stale_expired_and_future_dated_callbacks_get_400_and_store_nothing() {
     // A day old to the minute is still fresh; the same request a day later
     // is not.
     let fresh = form(&payload("7005", now - day + 60));
-    assert_eq!(post(&app, DELETION, &fresh).await.0, 200);
+    assert_eq!(post_signed(&app, DELETION, &fresh).await.0, 200);
     let after = counts(&app).await;
     app.clock.advance(Duration::minutes(2));
-    let (status, answer) = post(&app, DELETION, &fresh).await;
+    let (status, answer) = post_signed(&app, DELETION, &fresh).await;
     assert_eq!(status, 400, "{answer}");
     assert_eq!(answer["error"], "the signed request is too old");
     assert_eq!(counts(&app).await, after);
@@ -171,7 +159,7 @@ async fn a_replayed_deletion_callback_gets_its_first_answer_even_after_the_reque
     let app = clinic_with_meta_secret().await;
     let now = app.clock.now().timestamp();
     let first = form(&payload("8001", now - 30));
-    let (status, answer) = post(&app, DELETION, &first).await;
+    let (status, answer) = post_signed(&app, DELETION, &first).await;
     assert_eq!(status, 200, "{answer}");
     let code = answer["confirmation_code"]
         .as_str()
@@ -199,7 +187,7 @@ async fn a_replayed_deletion_callback_gets_its_first_answer_even_after_the_reque
 
     // The captured callback, sent again an hour later, opens nothing new.
     app.clock.advance(Duration::hours(1));
-    let (status, again) = post(&app, DELETION, &first).await;
+    let (status, again) = post_signed(&app, DELETION, &first).await;
     assert_eq!(status, 200, "{again}");
     assert_eq!(again["confirmation_code"], code.as_str());
     assert_eq!(again["url"], answer["url"]);
@@ -210,7 +198,7 @@ async fn a_replayed_deletion_callback_gets_its_first_answer_even_after_the_reque
     );
 
     // A new callback from the same person is a new request.
-    let (status, second) = post(
+    let (status, second) = post_signed(
         &app,
         DELETION,
         &form(&payload("8001", app.clock.now().timestamp())),
@@ -224,7 +212,7 @@ async fn a_replayed_deletion_callback_gets_its_first_answer_even_after_the_reque
     // Past the freshness window the memory of the first callback goes with
     // the next callback, and the first is refused as too old.
     app.clock.advance(Duration::hours(25));
-    let (status, _) = post(
+    let (status, _) = post_signed(
         &app,
         DELETION,
         &form(&payload("8002", app.clock.now().timestamp())),
@@ -236,7 +224,7 @@ async fn a_replayed_deletion_callback_gets_its_first_answer_even_after_the_reque
         1,
         "only the newest callback is remembered"
     );
-    assert_eq!(post(&app, DELETION, &first).await.0, 400);
+    assert_eq!(post_signed(&app, DELETION, &first).await.0, 400);
 }
 
 #[tokio::test]
@@ -245,7 +233,7 @@ async fn a_replayed_deauthorize_callback_adds_no_audit_event() {
     let body = form(&payload("9001", app.clock.now().timestamp()));
     let before = counts(&app).await;
     for _ in 0..3 {
-        let (status, answer) = post(&app, DEAUTHORIZE, &body).await;
+        let (status, answer) = post_signed(&app, DEAUTHORIZE, &body).await;
         assert_eq!(status, 200, "{answer}");
     }
     let after = counts(&app).await;
@@ -257,6 +245,6 @@ async fn a_replayed_deauthorize_callback_adds_no_audit_event() {
     assert_eq!(after[0], before[0], "no request");
     // Remembered apart from deletions: the same signed request at the other
     // endpoint is a deletion of its own.
-    assert_eq!(post(&app, DELETION, &body).await.0, 200);
+    assert_eq!(post_signed(&app, DELETION, &body).await.0, 200);
     assert_eq!(counts(&app).await[0], before[0] + 1);
 }

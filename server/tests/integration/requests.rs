@@ -671,7 +671,8 @@ async fn demo_with_meta_secret() -> TestApp {
     app
 }
 
-async fn post_signed(app: &TestApp, path: &str, body: &str) -> (u16, serde_json::Value) {
+/// POSTs a Meta callback's form body and returns the status and JSON answer.
+pub async fn post_signed(app: &TestApp, path: &str, body: &str) -> (u16, serde_json::Value) {
     let response = reqwest::Client::new()
         .post(app.url(path))
         .header("content-type", "application/x-www-form-urlencoded")
